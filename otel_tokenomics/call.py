@@ -1,0 +1,318 @@
+"""The life of one LLM call's span: start, chunks, end exactly once.
+
+Provider adapters only describe an endpoint (a :class:`Route`: how to read its
+request, response and stream chunks); everything that touches the span, the
+metrics, the cost and the timing lives here, once for every provider.
+
+Every method that runs inside the user's call is guarded: a failure of ours is
+logged once per kind and the user's call goes on untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_tokenomics import semconv as sc
+from otel_tokenomics.cost import cost_attributes
+from otel_tokenomics.usage import SOURCE_UNAVAILABLE, Usage
+
+if TYPE_CHECKING:
+    from otel_tokenomics.telemetry import Telemetry
+
+logger = logging.getLogger("otel_tokenomics")
+_perf_counter = time.perf_counter
+
+# Set while one of our inference spans is open around the SDK call, so that a
+# second layer of ours (a framework over an SDK, a helper over a method) never
+# opens a second inference span for the same call.
+IN_CALL: ContextVar[bool] = ContextVar("otel_tokenomics_in_call", default=False)
+
+OUTCOME_COMPLETED = "completed"
+OUTCOME_CLOSED_EARLY = "closed_early"
+OUTCOME_ABANDONED = "abandoned"
+OUTCOME_FAILED = "failed"
+
+_reported: set[str] = set()
+
+
+def report_internal_error(where: str) -> None:
+    """Log a failure of our own code once per place; never raise."""
+    if where in _reported:
+        logger.debug("otel-tokenomics internal error in %s", where, exc_info=True)
+        return
+    _reported.add(where)
+    logger.warning(
+        "otel-tokenomics could not record telemetry (%s); the call itself is unaffected", where, exc_info=True
+    )
+
+
+class Route:
+    """How one provider endpoint is read. Adapters build these once, at import."""
+
+    __slots__ = ("attributes", "operation", "read_chunk", "read_input_content", "read_request", "read_response")
+
+    def __init__(
+        self,
+        operation: str,
+        read_request: Callable[[Mapping[str, Any], dict[str, Any]], None],
+        read_response: Callable[[InferenceCall, Any], None],
+        read_chunk: Callable[[InferenceCall, Any], None] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        read_input_content: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> None:
+        self.operation = operation
+        # Fills span attributes from the request body; only runs for recorded spans.
+        self.read_request = read_request
+        self.read_response = read_response
+        self.read_chunk = read_chunk
+        self.attributes = dict(attributes or {})
+        # Opt-in only: the request's messages as semconv content attributes.
+        self.read_input_content = read_input_content
+
+
+class InferenceCall:
+    """One call in flight. Adapters write the response fields; the engine ends it."""
+
+    __slots__ = (
+        "__weakref__",
+        "capture",
+        "chunk_count",
+        "content",
+        "ended",
+        "extra_attributes",
+        "finish_reasons",
+        "first_chunk_at",
+        "input_content",
+        "last_chunk_at",
+        "operation",
+        "provider",
+        "request_model",
+        "response_id",
+        "response_model",
+        "route",
+        "server_address",
+        "server_port",
+        "span",
+        "started_at",
+        "stream",
+        "telemetry",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        route: Route,
+        span: Any,
+        provider: str,
+        request_model: str | None,
+        server_address: str | None,
+        server_port: int | None,
+        stream: bool,
+    ) -> None:
+        self.telemetry = telemetry
+        self.route = route
+        self.span = span
+        self.operation = route.operation
+        self.provider = provider
+        self.request_model = request_model
+        self.server_address = server_address
+        self.server_port = server_port
+        self.stream = stream
+        self.started_at = _perf_counter()
+        self.ended = False
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        # choice index -> finish reason; a dict because stream chunks name the index.
+        self.finish_reasons: dict[int, str] | None = None
+        self.usage: Usage | None = None
+        self.extra_attributes: dict[str, Any] | None = None
+        self.first_chunk_at: float | None = None
+        self.last_chunk_at: float | None = None
+        self.chunk_count = 0
+        # Opt-in message content: the adapter's input messages, and an output accumulator.
+        self.input_content: dict[str, Any] | None = None
+        self.content: Any = None
+        self.capture = telemetry.options.capture_any_content
+
+    # -- what adapters call -------------------------------------------------------
+
+    def set_finish_reason(self, index: int, reason: str) -> None:
+        if self.finish_reasons is None:
+            self.finish_reasons = {}
+        self.finish_reasons[index] = reason
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if value is None:
+            return
+        if self.extra_attributes is None:
+            self.extra_attributes = {}
+        self.extra_attributes[key] = value
+
+    # -- timing ---------------------------------------------------------------------
+
+    @property
+    def time_to_first_chunk(self) -> float | None:
+        if self.first_chunk_at is None:
+            return None
+        return self.first_chunk_at - self.started_at
+
+    @property
+    def time_per_output_chunk(self) -> float | None:
+        """Mean time between chunks after the first: one value per stream, not per chunk.
+
+        Recording a histogram point per chunk would cost more than the rest of
+        our per-chunk work together; the per-stream mean keeps the signal.
+        """
+        if self.chunk_count < 2 or self.first_chunk_at is None or self.last_chunk_at is None:
+            return None
+        return (self.last_chunk_at - self.first_chunk_at) / (self.chunk_count - 1)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def on_chunk(self, chunk: Any) -> None:
+        now = _perf_counter()
+        if self.first_chunk_at is None:
+            self.first_chunk_at = now
+        self.last_chunk_at = now
+        self.chunk_count += 1
+        read_chunk = self.route.read_chunk
+        if read_chunk is not None:
+            try:
+                read_chunk(self, chunk)
+            except Exception:
+                report_internal_error("reading a stream chunk")
+
+    def finish(self, response: Any) -> None:
+        """A non-streamed response arrived: read it and end."""
+        if self.ended:
+            return
+        try:
+            self.route.read_response(self, response)
+        except Exception:
+            report_internal_error("reading a response")
+        self.end()
+
+    def fail(self, error: BaseException) -> None:
+        if self.ended:
+            return
+        self.end(error=error, outcome=OUTCOME_FAILED if self.stream else None)
+
+    def end_stream(self, outcome: str) -> None:
+        if not self.ended:
+            self.end(outcome=outcome)
+
+    def end(self, error: BaseException | None = None, outcome: str | None = None) -> None:
+        """End the span and record the metrics, exactly once."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            self._record(error, outcome)
+        except Exception:
+            report_internal_error("ending a span")
+            try:
+                self.span.end()
+            except Exception:
+                report_internal_error("ending a span")
+
+    def __del__(self) -> None:
+        # A stream dropped without being closed or exhausted: end it when collected.
+        if not self.ended:
+            try:
+                self.end(outcome=OUTCOME_ABANDONED)
+            except Exception:
+                pass
+
+    def _record(self, error: BaseException | None, outcome: str | None) -> None:
+        duration = _perf_counter() - self.started_at
+        error_type = type(error).__qualname__ if error is not None else None
+        span = self.span
+        if span.is_recording():
+            span.set_attributes(self._end_attributes(outcome, error_type))
+            if error is not None:
+                span.set_status(Status(StatusCode.ERROR, str(error) or error_type))
+        span.end()
+        if self.telemetry.options.content_in_event:
+            self.telemetry.emit_content_event(self, span)
+        self.telemetry.metrics.record(self, duration, error_type)
+
+    def _end_attributes(self, outcome: str | None, error_type: str | None) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        if self.response_id:
+            attributes[sc.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.response_model:
+            attributes[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.finish_reasons:
+            attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [
+                self.finish_reasons[i] for i in sorted(self.finish_reasons)
+            ]
+        usage = self.usage
+        if usage is not None:
+            attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+            if self.operation != "embeddings":
+                attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+                attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+                attributes[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
+                attributes[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+                _modality_attributes(attributes, usage)
+            attributes[sc.TOKENOMICS_USAGE_SOURCE] = usage.source
+        else:
+            attributes[sc.TOKENOMICS_USAGE_SOURCE] = SOURCE_UNAVAILABLE
+        attributes.update(
+            cost_attributes(self.provider, self.response_model or self.request_model, usage, time.time_ns())
+        )
+        if self.stream:
+            ttfc = self.time_to_first_chunk
+            if ttfc is not None:
+                attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+                if usage is not None and usage.output_tokens and self.last_chunk_at is not None:
+                    window = _perf_counter() - self.first_chunk_at  # type: ignore[operator]
+                    if window > 0:
+                        attributes[sc.TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND] = usage.output_tokens / window
+            attributes[sc.TOKENOMICS_STREAM_CHUNK_COUNT] = self.chunk_count
+            if outcome is not None:
+                attributes[sc.TOKENOMICS_STREAM_OUTCOME] = outcome
+        if error_type is not None:
+            attributes[sc.ERROR_TYPE] = error_type
+        if self.extra_attributes:
+            attributes.update(self.extra_attributes)
+        if self.telemetry.options.content_on_span:
+            output = self.output_messages()
+            if output is not None:
+                attributes[sc.GEN_AI_OUTPUT_MESSAGES] = json.dumps(output, ensure_ascii=False, default=str)
+        return attributes
+
+    def output_messages(self) -> list[dict[str, Any]] | None:
+        """The opt-in output content, as the adapter accumulated it (semconv message shape)."""
+        content = self.content
+        if content is None:
+            return None
+        if callable(getattr(content, "messages", None)):
+            return content.messages(self.finish_reasons)  # type: ignore[no-any-return]
+        return content  # type: ignore[no-any-return]
+
+
+def _modality_attributes(attributes: dict[str, Any], usage: Usage) -> None:
+    for key, value in (
+        (sc.GEN_AI_USAGE_TEXT_INPUT_TOKENS, usage.text_input_tokens),
+        (sc.GEN_AI_USAGE_IMAGE_INPUT_TOKENS, usage.image_input_tokens),
+        (sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS, usage.audio_input_tokens),
+        (sc.GEN_AI_USAGE_TEXT_OUTPUT_TOKENS, usage.text_output_tokens),
+        (sc.GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS, usage.image_output_tokens),
+        (sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS, usage.audio_output_tokens),
+    ):
+        # Only what the provider actually broke down: a 0 reported for an absent
+        # modality says nothing and costs an attribute on every span.
+        if value:
+            attributes[key] = value
+
+
+SPAN_KIND_CLIENT = SpanKind.CLIENT

@@ -1,0 +1,12 @@
+"""One module per SDK. ``INSTRUMENTORS`` lists them for ``otel_tokenomics.instrument()``.
+
+Keep this list and the ``opentelemetry_instrumentor`` entry points in
+``pyproject.toml`` in step (a test checks it).
+"""
+
+from __future__ import annotations
+
+# entry-point name -> (SDK import name, "module:Class")
+INSTRUMENTORS: dict[str, tuple[str, str]] = {
+    "tokenomics_openai": ("openai", "otel_tokenomics.providers.openai:OpenAIInstrumentor"),
+}

@@ -1,0 +1,553 @@
+"""The ``openai`` SDK: which endpoints we trace and how to read them.
+
+Token model (OpenAI, and OpenAI-compatible servers that follow it):
+
+* chat/completions: ``prompt_tokens`` INCLUDES ``prompt_tokens_details.cached_tokens``
+  and ``cache_write_tokens``; ``completion_tokens`` INCLUDES ``reasoning_tokens``,
+  audio tokens and both accepted and rejected prediction tokens (all billed as output).
+* responses: ``input_tokens`` includes ``input_tokens_details.cached_tokens`` and
+  ``cache_write_tokens`` (split by TTL in ``cache_write_tokens_details``);
+  ``output_tokens`` includes ``output_tokens_details.reasoning_tokens``.
+* embeddings: ``prompt_tokens`` only.
+
+So OpenAI's counts already have the semconv shape and map one to one.
+Stream usage arrives once, in the last chunk (chat/completions with
+``stream_options.include_usage``) or in the terminal ``response.completed`` /
+``response.incomplete`` / ``response.failed`` event (responses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otel_tokenomics import semconv as sc
+from otel_tokenomics.call import InferenceCall, Route
+from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.stainless import StainlessInstrumentation
+from otel_tokenomics.telemetry import Telemetry
+from otel_tokenomics.usage import Usage, count, optional_count
+
+# -- request attributes -----------------------------------------------------------------
+
+
+def _put_number(attributes: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        attributes[key] = float(value)
+
+
+def _put_int(attributes: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        attributes[key] = value
+
+
+def _put_str(attributes: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, str) and value:
+        attributes[key] = value
+
+
+def _read_sampling_parameters(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+    get = body.get
+    _put_number(attributes, sc.GEN_AI_REQUEST_TEMPERATURE, get("temperature"))
+    _put_number(attributes, sc.GEN_AI_REQUEST_TOP_P, get("top_p"))
+    _put_number(attributes, sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, get("frequency_penalty"))
+    _put_number(attributes, sc.GEN_AI_REQUEST_PRESENCE_PENALTY, get("presence_penalty"))
+    _put_int(attributes, sc.GEN_AI_REQUEST_SEED, get("seed"))
+    stop = get("stop")
+    if isinstance(stop, str):
+        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
+        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    n = get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    tier = get("service_tier")
+    if isinstance(tier, str) and tier != "auto":
+        attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
+
+
+_OUTPUT_TYPES = {"text": "text", "json_object": "json", "json_schema": "json"}
+
+
+def read_chat_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+    _read_sampling_parameters(body, attributes)
+    max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
+    _put_int(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, max_tokens)
+    _put_str(attributes, sc.GEN_AI_REQUEST_REASONING_LEVEL, body.get("reasoning_effort"))
+    response_format = body.get("response_format")
+    if isinstance(response_format, Mapping):
+        output_type = _OUTPUT_TYPES.get(response_format.get("type"))  # type: ignore[arg-type]
+        if output_type:
+            attributes[sc.GEN_AI_OUTPUT_TYPE] = output_type
+    modalities = body.get("modalities")
+    if isinstance(modalities, (list, tuple)) and "audio" in modalities:
+        attributes[sc.GEN_AI_OUTPUT_TYPE] = "speech"
+
+
+def read_responses_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+    _read_sampling_parameters(body, attributes)
+    _put_int(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, body.get("max_output_tokens"))
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, Mapping):
+        _put_str(attributes, sc.GEN_AI_REQUEST_REASONING_LEVEL, reasoning.get("effort"))
+    _put_str(attributes, sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, body.get("previous_response_id"))
+    conversation = body.get("conversation")
+    if isinstance(conversation, Mapping):
+        conversation = conversation.get("id")
+    _put_str(attributes, sc.GEN_AI_CONVERSATION_ID, conversation)
+    text = body.get("text")
+    if isinstance(text, Mapping):
+        text_format = text.get("format")
+        if isinstance(text_format, Mapping):
+            output_type = _OUTPUT_TYPES.get(text_format.get("type"))  # type: ignore[arg-type]
+            if output_type:
+                attributes[sc.GEN_AI_OUTPUT_TYPE] = output_type
+
+
+def read_completions_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+    _read_sampling_parameters(body, attributes)
+    _put_int(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, body.get("max_tokens"))
+
+
+def read_embeddings_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+    encoding = body.get("encoding_format")
+    if isinstance(encoding, str):
+        attributes[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
+    _put_int(attributes, sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, body.get("dimensions"))
+
+
+# -- usage ------------------------------------------------------------------------------
+
+
+def completion_usage(usage: Any) -> Usage:
+    """``CompletionUsage`` of chat/completions and legacy completions."""
+    prompt = getattr(usage, "prompt_tokens_details", None)
+    completion = getattr(usage, "completion_tokens_details", None)
+    return Usage(
+        count(getattr(usage, "prompt_tokens", None)),
+        count(getattr(usage, "completion_tokens", None)),
+        cache_read_tokens=count(getattr(prompt, "cached_tokens", None)),
+        cache_write_tokens=count(getattr(prompt, "cache_write_tokens", None)),
+        reasoning_tokens=count(getattr(completion, "reasoning_tokens", None)),
+        text_input_tokens=optional_count(getattr(prompt, "text_tokens", None)),
+        image_input_tokens=optional_count(getattr(prompt, "image_tokens", None)),
+        audio_input_tokens=optional_count(getattr(prompt, "audio_tokens", None)),
+        text_output_tokens=optional_count(getattr(completion, "text_tokens", None)),
+        audio_output_tokens=optional_count(getattr(completion, "audio_tokens", None)),
+    )
+
+
+def responses_usage(usage: Any) -> Usage:
+    """``ResponseUsage`` of the Responses API."""
+    input_details = getattr(usage, "input_tokens_details", None)
+    output_details = getattr(usage, "output_tokens_details", None)
+    ttl = getattr(input_details, "cache_write_tokens_details", None)
+    by_ttl = None
+    if ttl is not None:
+        by_ttl = {
+            "30m": count(getattr(ttl, "ttl_30m_tokens", None)),
+            "12h": count(getattr(ttl, "ttl_12h_tokens", None)),
+        }
+    return Usage(
+        count(getattr(usage, "input_tokens", None)),
+        count(getattr(usage, "output_tokens", None)),
+        cache_read_tokens=count(getattr(input_details, "cached_tokens", None)),
+        cache_write_tokens=count(getattr(input_details, "cache_write_tokens", None)),
+        cache_write_by_ttl=by_ttl,
+        reasoning_tokens=count(getattr(output_details, "reasoning_tokens", None)),
+    )
+
+
+def embeddings_usage(usage: Any) -> Usage:
+    return Usage(count(getattr(usage, "prompt_tokens", None)), 0)
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+def _read_common(call: InferenceCall, response: Any) -> None:
+    response_id = getattr(response, "id", None)
+    if isinstance(response_id, str):
+        call.response_id = response_id
+    model = getattr(response, "model", None)
+    if isinstance(model, str):
+        call.response_model = model
+    tier = getattr(response, "service_tier", None)
+    if isinstance(tier, str):
+        call.set_attribute(sc.OPENAI_RESPONSE_SERVICE_TIER, tier)
+    fingerprint = getattr(response, "system_fingerprint", None)
+    if isinstance(fingerprint, str):
+        call.set_attribute(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
+
+
+def read_chat_response(call: InferenceCall, response: Any) -> None:
+    _read_common(call, response)
+    choices = getattr(response, "choices", None) or ()
+    for position, choice in enumerate(choices):
+        reason = getattr(choice, "finish_reason", None)
+        if isinstance(reason, str):
+            index = getattr(choice, "index", position)
+            call.set_finish_reason(index if isinstance(index, int) else position, reason)
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        call.usage = completion_usage(usage)
+    if call.capture:
+        call.content = [_chat_output_message(choice) for choice in choices]
+
+
+def read_chat_chunk(call: InferenceCall, chunk: Any) -> None:
+    if call.response_id is None:
+        _read_common(call, chunk)
+    usage = chunk.usage
+    if usage is not None:
+        call.usage = completion_usage(usage)
+    for choice in chunk.choices:
+        reason = choice.finish_reason
+        if reason is not None:
+            call.set_finish_reason(choice.index, reason)
+        if call.capture:
+            _accumulator(call).add_chat_delta(choice)
+
+
+def read_completion_response(call: InferenceCall, response: Any) -> None:
+    _read_common(call, response)
+    choices = getattr(response, "choices", None) or ()
+    for position, choice in enumerate(choices):
+        reason = getattr(choice, "finish_reason", None)
+        if isinstance(reason, str):
+            index = getattr(choice, "index", position)
+            call.set_finish_reason(index if isinstance(index, int) else position, reason)
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        call.usage = completion_usage(usage)
+    if call.capture:
+        call.content = [
+            {"role": "assistant", "parts": [{"type": "text", "content": getattr(c, "text", "")}]} for c in choices
+        ]
+
+
+def read_completion_chunk(call: InferenceCall, chunk: Any) -> None:
+    if call.response_id is None:
+        _read_common(call, chunk)
+    usage = chunk.usage
+    if usage is not None:
+        call.usage = completion_usage(usage)
+    for choice in chunk.choices:
+        reason = choice.finish_reason
+        if reason is not None:
+            call.set_finish_reason(choice.index, reason)
+        if call.capture:
+            _accumulator(call).add_text(choice.index, choice.text)
+
+
+_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+_TOOL_CALL_ITEMS = frozenset(
+    {"function_call", "custom_tool_call", "mcp_call", "computer_call", "local_shell_call", "shell_call"}
+)
+
+
+def read_responses_response(call: InferenceCall, response: Any) -> None:
+    _read_common(call, response)
+    status = getattr(response, "status", None)
+    output = getattr(response, "output", None) or ()
+    if status == "completed":
+        calls_tool = any(getattr(item, "type", None) in _TOOL_CALL_ITEMS for item in output)
+        call.set_finish_reason(0, "tool_calls" if calls_tool else "stop")
+    elif status == "incomplete":
+        reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
+        call.set_finish_reason(0, _INCOMPLETE_REASONS.get(reason, reason or "incomplete"))  # type: ignore[arg-type]
+    elif status == "failed":
+        call.set_finish_reason(0, "error")
+    elif isinstance(status, str):
+        call.set_finish_reason(0, status)
+    conversation = getattr(response, "conversation", None)
+    conversation_id = getattr(conversation, "id", None)
+    if isinstance(conversation_id, str):
+        call.set_attribute(sc.GEN_AI_CONVERSATION_ID, conversation_id)
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        call.usage = responses_usage(usage)
+    if call.capture:
+        call.content = [_responses_output_message(output)]
+
+
+_RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_RESPONSE_OPENING_EVENTS = frozenset({"response.created", "response.in_progress"})
+
+
+def read_responses_event(call: InferenceCall, event: Any) -> None:
+    event_type = event.type
+    if event_type in _RESPONSE_TERMINAL_EVENTS:
+        read_responses_response(call, event.response)
+    elif event_type in _RESPONSE_OPENING_EVENTS and call.response_id is None:
+        _read_common(call, event.response)
+
+
+def read_embeddings_response(call: InferenceCall, response: Any) -> None:
+    model = getattr(response, "model", None)
+    if isinstance(model, str):
+        call.response_model = model
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        call.usage = embeddings_usage(usage)
+    data = getattr(response, "data", None)
+    if data:
+        vector = getattr(data[0], "embedding", None)
+        if isinstance(vector, list):
+            call.set_attribute(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+
+
+# -- opt-in content, in the semconv message shape ------------------------------------------
+
+
+def _text_parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, (list, tuple)):
+        for part in content:
+            if not isinstance(part, Mapping):
+                continue
+            kind = part.get("type")
+            if kind in ("text", "input_text", "output_text"):
+                parts.append({"type": "text", "content": part.get("text", "")})
+            elif kind in ("image_url", "input_image"):
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, Mapping) else image
+                parts.append({"type": "uri", "modality": "image", "uri": url})
+            elif kind == "input_audio":
+                audio = part.get("input_audio") or {}
+                parts.append(
+                    {"type": "blob", "modality": "audio", "mime_type": f"audio/{audio.get('format', '')}",
+                     "content": audio.get("data")}
+                )
+            elif kind in ("file", "input_file"):
+                parts.append({"type": "file", "file": part.get("file") or part.get("file_id")})
+            elif kind == "refusal":
+                parts.append({"type": "text", "content": part.get("refusal", "")})
+            else:
+                parts.append({"type": "generic", "generic_type": kind, "content": dict(part)})
+    return parts
+
+
+def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(tools, (list, tuple)) or not tools:
+        return None
+    definitions = []
+    for tool in tools:
+        if not isinstance(tool, Mapping):
+            continue
+        function = tool.get("function") if isinstance(tool.get("function"), Mapping) else tool
+        definitions.append(
+            {
+                "type": tool.get("type", "function"),
+                "name": function.get("name"),
+                "description": function.get("description"),
+                "parameters": function.get("parameters"),
+            }
+        )
+    return definitions
+
+
+def chat_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
+    messages = []
+    for message in body.get("messages") or ():
+        if not isinstance(message, Mapping):
+            continue
+        role = message.get("role")
+        parts = _text_parts(message.get("content"))
+        if role == "tool":
+            parts = [{"type": "tool_call_response", "id": message.get("tool_call_id"),
+                      "response": message.get("content")}]
+        for tool_call in message.get("tool_calls") or ():
+            if isinstance(tool_call, Mapping):
+                function = tool_call.get("function") or {}
+                parts.append({"type": "tool_call", "id": tool_call.get("id"), "name": function.get("name"),
+                              "arguments": function.get("arguments")})
+        entry: dict[str, Any] = {"role": role, "parts": parts}
+        if message.get("name"):
+            entry["name"] = message["name"]
+        messages.append(entry)
+    content: dict[str, Any] = {sc.GEN_AI_INPUT_MESSAGES: messages}
+    tools = _tool_definitions(body.get("tools"))
+    if tools:
+        content[sc.GEN_AI_TOOL_DEFINITIONS] = tools
+    return content
+
+
+def responses_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        content[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = [{"type": "text", "content": instructions}]
+    raw = body.get("input")
+    messages: list[dict[str, Any]] = []
+    if isinstance(raw, str):
+        messages.append({"role": "user", "parts": [{"type": "text", "content": raw}]})
+    elif isinstance(raw, (list, tuple)):
+        for item in raw:
+            if not isinstance(item, Mapping):
+                continue
+            kind = item.get("type", "message")
+            if kind == "message" or "role" in item:
+                messages.append({"role": item.get("role"), "parts": _text_parts(item.get("content"))})
+            elif kind == "function_call_output":
+                messages.append({"role": "tool", "parts": [
+                    {"type": "tool_call_response", "id": item.get("call_id"), "response": item.get("output")}]})
+            elif kind == "function_call":
+                messages.append({"role": "assistant", "parts": [
+                    {"type": "tool_call", "id": item.get("call_id"), "name": item.get("name"),
+                     "arguments": item.get("arguments")}]})
+    content[sc.GEN_AI_INPUT_MESSAGES] = messages
+    tools = _tool_definitions(body.get("tools"))
+    if tools:
+        content[sc.GEN_AI_TOOL_DEFINITIONS] = tools
+    return content
+
+
+def completions_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)]
+    return {sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts]}
+
+
+def _chat_output_message(choice: Any) -> dict[str, Any]:
+    message = getattr(choice, "message", None)
+    parts: list[dict[str, Any]] = []
+    text = getattr(message, "content", None)
+    if text:
+        parts.append({"type": "text", "content": text})
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        parts.append({"type": "text", "content": refusal})
+    for tool_call in getattr(message, "tool_calls", None) or ():
+        function = getattr(tool_call, "function", None)
+        parts.append({"type": "tool_call", "id": getattr(tool_call, "id", None),
+                      "name": getattr(function, "name", None), "arguments": getattr(function, "arguments", None)})
+    entry: dict[str, Any] = {"role": getattr(message, "role", "assistant") or "assistant", "parts": parts}
+    reason = getattr(choice, "finish_reason", None)
+    if reason:
+        entry["finish_reason"] = reason
+    return entry
+
+
+def _responses_output_message(output: Any) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    for item in output:
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            for piece in getattr(item, "content", None) or ():
+                text = getattr(piece, "text", None) or getattr(piece, "refusal", None)
+                if text:
+                    parts.append({"type": "text", "content": text})
+        elif kind == "function_call":
+            parts.append({"type": "tool_call", "id": getattr(item, "call_id", None),
+                          "name": getattr(item, "name", None), "arguments": getattr(item, "arguments", None)})
+        elif kind == "reasoning":
+            for summary in getattr(item, "summary", None) or ():
+                parts.append({"type": "reasoning", "content": getattr(summary, "text", "")})
+    return {"role": "assistant", "parts": parts}
+
+
+class _StreamedOutput:
+    """Opt-in only: the streamed text and tool calls, per choice."""
+
+    __slots__ = ("choices",)
+
+    def __init__(self) -> None:
+        self.choices: dict[int, dict[str, Any]] = {}
+
+    def _choice(self, index: int) -> dict[str, Any]:
+        choice = self.choices.get(index)
+        if choice is None:
+            choice = self.choices[index] = {"text": [], "tools": {}}
+        return choice
+
+    def add_text(self, index: int, text: str | None) -> None:
+        if text:
+            self._choice(index)["text"].append(text)
+
+    def add_chat_delta(self, choice: Any) -> None:
+        delta = choice.delta
+        if delta is None:
+            return
+        self.add_text(choice.index, delta.content)
+        for tool_call in delta.tool_calls or ():
+            tools = self._choice(choice.index)["tools"]
+            entry = tools.setdefault(tool_call.index, {"id": None, "name": None, "arguments": []})
+            if tool_call.id:
+                entry["id"] = tool_call.id
+            function = tool_call.function
+            if function is not None:
+                if function.name:
+                    entry["name"] = function.name
+                if function.arguments:
+                    entry["arguments"].append(function.arguments)
+
+    def messages(self, finish_reasons: dict[int, str] | None) -> list[dict[str, Any]]:
+        messages = []
+        for index in sorted(self.choices):
+            choice = self.choices[index]
+            parts: list[dict[str, Any]] = []
+            if choice["text"]:
+                parts.append({"type": "text", "content": "".join(choice["text"])})
+            for position in sorted(choice["tools"]):
+                tool = choice["tools"][position]
+                parts.append({"type": "tool_call", "id": tool["id"], "name": tool["name"],
+                              "arguments": "".join(tool["arguments"])})
+            entry: dict[str, Any] = {"role": "assistant", "parts": parts}
+            if finish_reasons and index in finish_reasons:
+                entry["finish_reason"] = finish_reasons[index]
+            messages.append(entry)
+        return messages
+
+
+def _accumulator(call: InferenceCall) -> _StreamedOutput:
+    content = call.content
+    if content is None:
+        content = call.content = _StreamedOutput()
+    return content  # type: ignore[no-any-return]
+
+
+# -- the endpoints --------------------------------------------------------------------------
+
+ROUTES: dict[str, Route] = {
+    "/chat/completions": Route(
+        "chat",
+        read_chat_request,
+        read_chat_response,
+        read_chat_chunk,
+        attributes={sc.OPENAI_API_TYPE: "chat_completions"},
+        read_input_content=chat_input_content,
+    ),
+    "/responses": Route(
+        "chat",
+        read_responses_request,
+        read_responses_response,
+        read_responses_event,
+        attributes={sc.OPENAI_API_TYPE: "responses"},
+        read_input_content=responses_input_content,
+    ),
+    "/completions": Route(
+        "text_completion",
+        read_completions_request,
+        read_completion_response,
+        read_completion_chunk,
+        read_input_content=completions_input_content,
+    ),
+    "/embeddings": Route("embeddings", read_embeddings_request, read_embeddings_response),
+}
+
+
+class OpenAIInstrumentor(TokenomicsInstrumentor):
+    """Traces every call of the official ``openai`` SDK (and OpenAI-compatible endpoints)."""
+
+    package = "openai"
+    requirement = "openai >= 1.0.0"
+
+    def make_patcher(self, telemetry: Telemetry) -> StainlessInstrumentation:
+        return StainlessInstrumentation("openai", ROUTES, telemetry)

@@ -1,0 +1,173 @@
+"""Following a stream the SDK returned, without changing what the user holds.
+
+The stream object's class is swapped for a subclass of its own class (made once
+per class), so ``isinstance`` holds, helpers that wrap the stream keep working,
+and every attribute and method of the SDK's stream stays in place. The subclass
+only observes: each chunk is handed to the call, and the call ends exactly once:
+
+* the stream is iterated to its end            -> ``completed``
+* ``close()`` / ``with`` exit / ``break``       -> ``closed_early``
+* an exception out of the stream               -> ``failed`` (span status ERROR)
+* the stream is garbage-collected unfinished   -> ``abandoned`` (``InferenceCall.__del__``)
+
+Works for any SDK stream class that iterates with ``__iter__``/``__next__`` (or
+``__aiter__``/``__anext__``) and closes with ``close()`` (sync or async).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from otel_tokenomics.call import OUTCOME_CLOSED_EARLY, OUTCOME_COMPLETED, InferenceCall, report_internal_error
+
+CALL_ATTRIBUTE = "_tokenomics_call"
+
+_subclasses: dict[type, type] = {}
+_lock = threading.Lock()
+
+
+def follow_stream(stream: Any, call: InferenceCall) -> bool:
+    """Make ``stream`` report to ``call``; False (and nothing changed) if it cannot."""
+    try:
+        cls = type(stream)
+        traced = _subclasses.get(cls)
+        if traced is None:
+            traced = _make_subclass(cls)
+        stream.__dict__[CALL_ATTRIBUTE] = call
+        stream.__class__ = traced
+        return True
+    except Exception:
+        report_internal_error("following a stream")
+        return False
+
+
+def is_followed(stream: Any) -> bool:
+    return type(stream) in _traced_classes
+
+
+_traced_classes: set[type] = set()
+
+
+def _make_subclass(cls: type) -> type:
+    with _lock:
+        traced = _subclasses.get(cls)
+        if traced is not None:
+            return traced
+        if cls in _traced_classes:
+            return cls
+        if hasattr(cls, "__anext__"):
+            namespace = _async_namespace(cls)
+        else:
+            namespace = _sync_namespace(cls)
+        namespace["__module__"] = cls.__module__
+        namespace["__qualname__"] = cls.__qualname__
+        namespace["__doc__"] = cls.__doc__
+        traced = type(cls.__name__, (cls,), namespace)
+        _subclasses[cls] = traced
+        _traced_classes.add(traced)
+        return traced
+
+
+def _sync_namespace(cls: type) -> dict[str, Any]:
+    base_next = cls.__next__  # type: ignore[attr-defined]
+    base_iter = cls.__iter__  # type: ignore[attr-defined]
+    base_close = getattr(cls, "close", None)
+
+    def __next__(self: Any) -> Any:
+        call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
+        try:
+            item = base_next(self)
+        except StopIteration:
+            call.end_stream(OUTCOME_COMPLETED)
+            raise
+        except BaseException as error:
+            call.fail(error)
+            raise
+        call.on_chunk(item)
+        return item
+
+    def __iter__(self: Any) -> Iterator[Any]:
+        call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
+        on_chunk = call.on_chunk
+        try:
+            for item in base_iter(self):
+                on_chunk(item)
+                yield item
+        except GeneratorExit:
+            call.end_stream(OUTCOME_CLOSED_EARLY)
+            raise
+        except BaseException as error:
+            call.fail(error)
+            raise
+        call.end_stream(OUTCOME_COMPLETED)
+
+    namespace: dict[str, Any] = {"__next__": __next__, "__iter__": __iter__}
+    if base_close is not None:
+
+        def close(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return base_close(self, *args, **kwargs)
+            finally:
+                self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
+
+        namespace["close"] = close
+    return namespace
+
+
+def _async_namespace(cls: type) -> dict[str, Any]:
+    base_anext = cls.__anext__  # type: ignore[attr-defined]
+    base_aiter = cls.__aiter__  # type: ignore[attr-defined]
+    base_close = getattr(cls, "close", None)
+
+    async def __anext__(self: Any) -> Any:
+        call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
+        try:
+            item = await base_anext(self)
+        except StopAsyncIteration:
+            call.end_stream(OUTCOME_COMPLETED)
+            raise
+        except BaseException as error:
+            call.fail(error)
+            raise
+        call.on_chunk(item)
+        return item
+
+    async def __aiter__(self: Any) -> AsyncIterator[Any]:
+        call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
+        on_chunk = call.on_chunk
+        try:
+            async for item in base_aiter(self):
+                on_chunk(item)
+                yield item
+        except GeneratorExit:
+            call.end_stream(OUTCOME_CLOSED_EARLY)
+            raise
+        except BaseException as error:
+            call.fail(error)
+            raise
+        call.end_stream(OUTCOME_COMPLETED)
+
+    namespace: dict[str, Any] = {"__anext__": __anext__, "__aiter__": __aiter__}
+    if base_close is not None:
+        if inspect.iscoroutinefunction(base_close):
+
+            async def aclose(self: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await base_close(self, *args, **kwargs)
+                finally:
+                    self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
+
+            namespace["close"] = aclose
+        else:
+
+            def close(self: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return base_close(self, *args, **kwargs)
+                finally:
+                    self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
+
+            namespace["close"] = close
+    return namespace

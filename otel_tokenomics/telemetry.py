@@ -1,0 +1,114 @@
+"""The tracer, meter and options of one instrumentation, and how a call starts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.metrics import get_meter
+
+from otel_tokenomics import semconv as sc
+from otel_tokenomics.call import SPAN_KIND_CLIENT, InferenceCall, Route, report_internal_error
+from otel_tokenomics.config import Options
+from otel_tokenomics.metrics import Metrics
+from otel_tokenomics.version import __version__
+
+SCOPE_NAME = "otel_tokenomics"
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+
+
+class Telemetry:
+    def __init__(
+        self,
+        options: Options,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        logger_provider: Any = None,
+    ) -> None:
+        self.options = options
+        self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        meter = get_meter(SCOPE_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
+        self.metrics = Metrics(meter, options)
+        self._logger_provider = logger_provider
+        self._event_logger: Any = None
+
+    def start_call(
+        self,
+        route: Route,
+        provider: str,
+        request_model: str | None,
+        server_address: str | None,
+        server_port: int | None,
+        stream: bool,
+        body: Mapping[str, Any],
+    ) -> InferenceCall:
+        operation = route.operation
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: operation,
+            sc.GEN_AI_PROVIDER_NAME: provider,
+        }
+        if request_model:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = request_model
+        if server_address:
+            attributes[sc.SERVER_ADDRESS] = server_address
+            if server_port is not None:
+                attributes[sc.SERVER_PORT] = server_port
+        span = self.tracer.start_span(
+            f"{operation} {request_model}" if request_model else operation,
+            kind=SPAN_KIND_CLIENT,
+            attributes=attributes,
+        )
+        call = InferenceCall(self, route, span, provider, request_model, server_address, server_port, stream)
+        options = self.options
+        read_input_content = route.read_input_content
+        if span.is_recording():
+            try:
+                request_attributes: dict[str, Any] = dict(route.attributes)
+                route.read_request(body, request_attributes)
+                if stream:
+                    request_attributes[sc.GEN_AI_REQUEST_STREAM] = True
+                if options.capture_any_content and read_input_content is not None:
+                    call.input_content = read_input_content(body)
+                    if options.content_on_span and call.input_content:
+                        request_attributes.update(
+                            {k: json.dumps(v, ensure_ascii=False, default=str) for k, v in call.input_content.items()}
+                        )
+                span.set_attributes(request_attributes)
+            except Exception:
+                report_internal_error("reading a request")
+        elif options.content_in_event and read_input_content is not None:
+            try:
+                call.input_content = read_input_content(body)
+            except Exception:
+                report_internal_error("reading request content")
+        return call
+
+    def emit_content_event(self, call: InferenceCall, span: Any) -> None:
+        """The opt-in ``gen_ai.client.inference.operation.details`` event, as a log record."""
+        try:
+            if self._event_logger is None:
+                from opentelemetry._logs import get_logger
+
+                self._event_logger = get_logger(SCOPE_NAME, __version__, self._logger_provider, schema_url=SCHEMA_URL)
+            attributes: dict[str, Any] = {
+                sc.GEN_AI_OPERATION_NAME: call.operation,
+                sc.GEN_AI_PROVIDER_NAME: call.provider,
+            }
+            if call.request_model:
+                attributes[sc.GEN_AI_REQUEST_MODEL] = call.request_model
+            if call.input_content:
+                attributes.update(
+                    {k: json.dumps(v, ensure_ascii=False, default=str) for k, v in call.input_content.items()}
+                )
+            output = call.output_messages()
+            if output is not None:
+                attributes[sc.GEN_AI_OUTPUT_MESSAGES] = json.dumps(output, ensure_ascii=False, default=str)
+            self._event_logger.emit(
+                event_name=sc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+                attributes=attributes,
+                context=trace.set_span_in_context(span),
+            )
+        except Exception:
+            report_internal_error("emitting the content event")

@@ -1,0 +1,112 @@
+"""The normalized token usage of one LLM call.
+
+Every provider adapter translates its SDK's usage object into this one shape, so
+span attributes, metrics and pricing are written once. The invariants are the
+semantic conventions' ones, whatever the provider reported:
+
+* ``input_tokens`` counts ALL input, cache reads and cache writes included;
+* ``output_tokens`` counts ALL output, reasoning included;
+* ``cache_read_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``;
+* ``reasoning_tokens`` is a part of ``output_tokens``;
+* per-modality counts are parts of their direction's total.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Where a count came from; the values of the tokenomics.usage.source attribute.
+SOURCE_PROVIDER = "provider"
+SOURCE_ESTIMATED = "estimated"
+SOURCE_HEURISTIC = "heuristic"
+SOURCE_UNAVAILABLE = "unavailable"
+
+
+class Usage:
+    """Token counts of one call, normalized to the semconv arithmetic."""
+
+    __slots__ = (
+        "audio_input_tokens",
+        "audio_output_tokens",
+        "cache_read_tokens",
+        "cache_write_by_ttl",
+        "cache_write_tokens",
+        "image_input_tokens",
+        "image_output_tokens",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "source",
+        "text_input_tokens",
+        "text_output_tokens",
+    )
+
+    def __init__(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        *,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        cache_write_by_ttl: dict[str, int] | None = None,
+        text_input_tokens: int | None = None,
+        image_input_tokens: int | None = None,
+        audio_input_tokens: int | None = None,
+        text_output_tokens: int | None = None,
+        image_output_tokens: int | None = None,
+        audio_output_tokens: int | None = None,
+        source: str = SOURCE_PROVIDER,
+    ) -> None:
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cache_read_tokens = cache_read_tokens
+        self.cache_write_tokens = cache_write_tokens
+        self.reasoning_tokens = reasoning_tokens
+        # Cache writes split by time-to-live where the provider bills them apart
+        # ("5m"/"1h" for Anthropic, "30m"/"12h" for OpenAI Responses).
+        self.cache_write_by_ttl = cache_write_by_ttl
+        self.text_input_tokens = text_input_tokens
+        self.image_input_tokens = image_input_tokens
+        self.audio_input_tokens = audio_input_tokens
+        self.text_output_tokens = text_output_tokens
+        self.image_output_tokens = image_output_tokens
+        self.audio_output_tokens = audio_output_tokens
+        self.source = source
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Input billed at the plain input rate."""
+        return max(self.input_tokens - self.cache_read_tokens - self.cache_write_tokens, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Usage) and self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items() if v not in (None, 0))
+        return f"Usage({fields})"
+
+
+def count(value: Any) -> int:
+    """A token count from an SDK field: a non-negative int, or 0 when absent or malformed.
+
+    Providers and proxies send None, floats (Cohere) and, when broken, strings or
+    negatives; none of that may raise or poison a sum.
+    """
+    if value is None or value is True or value is False:
+        return 0
+    if isinstance(value, int):
+        return value if value > 0 else 0
+    if isinstance(value, float):
+        return int(value) if value > 0 and value == value and value != float("inf") else 0
+    return 0
+
+
+def optional_count(value: Any) -> int | None:
+    """Like :func:`count`, but keeps "not reported" apart from 0."""
+    if value is None:
+        return None
+    return count(value)

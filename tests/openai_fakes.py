@@ -1,0 +1,182 @@
+"""OpenAI wire payloads and a mock transport for the real ``openai`` client.
+
+openai >= 3 speaks ``httpx2``; older releases speak ``httpx``. ``HTTP`` is the
+module the installed SDK uses, so the same tests run against both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import openai
+
+OPENAI_MAJOR = int(openai.__version__.split(".")[0])
+if OPENAI_MAJOR >= 3:
+    import httpx2 as HTTP  # noqa: N812
+else:
+    import httpx as HTTP  # type: ignore[no-redef]  # noqa: N812
+
+CHAT_USAGE = {
+    "prompt_tokens": 2048,
+    "completion_tokens": 612,
+    "total_tokens": 2660,
+    "prompt_tokens_details": {"cached_tokens": 1536, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 256,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
+
+
+def chat_completion(
+    *, model: str = "o4-mini-2025-04-16", content: str = "Hello there.", usage: Any = CHAT_USAGE,
+    finish_reason: str = "stop", choices: int = 1, **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "id": "chatcmpl-abc123",
+        "object": "chat.completion",
+        "created": 1764201600,
+        "model": model,
+        "system_fingerprint": "fp_44709d6fcb",
+        "service_tier": "default",
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+            for i in range(choices)
+        ],
+        "usage": usage,
+    }
+    body.update(extra)
+    return body
+
+
+def chat_chunks(
+    pieces: Iterable[str] = ("Hel", "lo", " there."), *, model: str = "gpt-4o-mini-2024-07-18",
+    usage: Any = None,
+) -> list[dict[str, Any]]:
+    base = {"id": "chatcmpl-stream1", "object": "chat.completion.chunk", "created": 1764201600, "model": model,
+            "system_fingerprint": "fp_s", "service_tier": "default"}
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": None}], "usage": None}]
+    for piece in pieces:
+        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                       "usage": None})
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
+    if usage is not None:
+        chunks.append({**base, "choices": [], "usage": usage})
+    return chunks
+
+
+def sse(events: Iterable[dict[str, Any]], *, named: bool = False, done: bool = True) -> bytes:
+    out = []
+    for event in events:
+        if named:
+            out.append(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n")
+        else:
+            out.append(f"data: {json.dumps(event)}\n\n")
+    if done:
+        out.append("data: [DONE]\n\n")
+    return "".join(out).encode()
+
+
+RESPONSES_USAGE = {
+    "input_tokens": 3000,
+    "input_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 500,
+                             "cache_write_tokens_details": {"ttl_30m_tokens": 300, "ttl_12h_tokens": 200}},
+    "output_tokens": 900,
+    "output_tokens_details": {"reasoning_tokens": 700},
+    "total_tokens": 3900,
+}
+
+
+def response_object(*, status: str = "completed", usage: Any = RESPONSES_USAGE, text: str = "Paris.",
+                    model: str = "gpt-5-2025-08-07", **extra: Any) -> dict[str, Any]:
+    body = {
+        "id": "resp_123",
+        "object": "response",
+        "created_at": 1764201600,
+        "status": status,
+        "model": model,
+        "output": [
+            {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+             "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage,
+        "service_tier": "default",
+        "incomplete_details": None,
+        "error": None,
+        "instructions": None,
+        "metadata": {},
+        "temperature": 1.0,
+        "top_p": 1.0,
+    }
+    body.update(extra)
+    return body
+
+
+def response_events(final: dict[str, Any]) -> list[dict[str, Any]]:
+    opening = {**final, "status": "in_progress", "usage": None, "output": []}
+    return [
+        {"type": "response.created", "sequence_number": 0, "response": opening},
+        {"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_1", "output_index": 0,
+         "content_index": 0, "delta": "Par", "logprobs": []},
+        {"type": "response.output_text.delta", "sequence_number": 2, "item_id": "msg_1", "output_index": 0,
+         "content_index": 0, "delta": "is.", "logprobs": []},
+        {"type": f"response.{final['status']}", "sequence_number": 3, "response": final},
+    ]
+
+
+class Server:
+    """A mock transport: path -> response, with every request kept for assertions."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Callable[[Any], Any]] = {}
+        self.requests: list[Any] = []
+
+    def json(self, path: str, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.routes[path] = lambda request: HTTP.Response(status, json=body, headers=headers or {})
+
+    def stream(self, path: str, payload: bytes) -> None:
+        def respond(request: Any) -> Any:
+            return HTTP.Response(200, headers={"content-type": "text/event-stream"}, content=payload)
+
+        self.routes[path] = respond
+
+    def handler(self, request: Any) -> Any:
+        self.requests.append(request)
+        path = request.url.path.removeprefix("/v1")
+        route = self.routes.get(path)
+        if route is None:
+            return HTTP.Response(404, json={"error": {"message": f"no route {path}"}})
+        return route(request)
+
+    async def async_handler(self, request: Any) -> Any:
+        response = self.handler(request)
+        body = response.read()
+        return HTTP.Response(response.status_code, headers=response.headers, content=body)
+
+    def request_json(self, index: int = -1) -> Any:
+        return json.loads(self.requests[index].content)
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("api_key", "sk-test-secret-key")
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)), **kwargs)
+
+    def async_client(self, **kwargs: Any) -> openai.AsyncOpenAI:
+        kwargs.setdefault("api_key", "sk-test-secret-key")
+        kwargs.setdefault("max_retries", 0)
+        return openai.AsyncOpenAI(
+            http_client=HTTP.AsyncClient(transport=HTTP.MockTransport(self.async_handler)), **kwargs
+        )
