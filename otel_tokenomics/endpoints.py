@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# (host suffix, provider). A suffix matches the host itself or any subdomain.
+# (host suffix, provider). A suffix matches the host itself or any subdomain of it.
 HOST_PROVIDERS: tuple[tuple[str, str], ...] = (
     ("api.openai.com", "openai"),
     ("openai.azure.com", "azure.ai.openai"),
@@ -33,6 +33,9 @@ HOST_PROVIDERS: tuple[tuple[str, str], ...] = (
     ("api.deepinfra.com", "deepinfra"),
     ("generativelanguage.googleapis.com", "gcp.gemini"),
     ("aiplatform.googleapis.com", "gcp.vertex_ai"),
+    # Regional Vertex endpoints are "<region>-aiplatform.googleapis.com": a leading
+    # "-" marks a suffix matched as written, not at a dot.
+    ("-aiplatform.googleapis.com", "gcp.vertex_ai"),
     ("api.cohere.ai", "cohere"),
     ("api.cohere.com", "cohere"),
     ("api.anthropic.com", "anthropic"),
@@ -66,7 +69,7 @@ def provider_for_host(host: str, port: int | None, overrides: Mapping[str, str])
             if ":" not in suffix and host.endswith("." + suffix):
                 return provider
     for suffix, provider in HOST_PROVIDERS:
-        if host == suffix or host.endswith("." + suffix):
+        if host == suffix or host.endswith(suffix if suffix[0] == "-" else "." + suffix):
             return provider
     if host in LOOPBACK_HOSTS and port in LOCAL_PORT_PROVIDERS:
         return LOCAL_PORT_PROVIDERS[port]

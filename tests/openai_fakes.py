@@ -127,14 +127,25 @@ def response_object(*, status: str = "completed", usage: Any = RESPONSES_USAGE, 
 
 def response_events(final: dict[str, Any]) -> list[dict[str, Any]]:
     opening = {**final, "status": "in_progress", "usage": None, "output": []}
-    return [
-        {"type": "response.created", "sequence_number": 0, "response": opening},
-        {"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_1", "output_index": 0,
-         "content_index": 0, "delta": "Par", "logprobs": []},
-        {"type": "response.output_text.delta", "sequence_number": 2, "item_id": "msg_1", "output_index": 0,
-         "content_index": 0, "delta": "is.", "logprobs": []},
-        {"type": f"response.{final['status']}", "sequence_number": 3, "response": final},
+    item = {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    done_item = final["output"][0] if final["output"] else {**item, "status": "completed"}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": opening},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **where, "part": part},
+        {"type": "response.output_text.delta", **where, "delta": "Par", "logprobs": []},
+        {"type": "response.output_text.delta", **where, "delta": "is.", "logprobs": []},
+        {"type": "response.output_text.done", **where, "text": "Paris.", "logprobs": []},
+        {"type": "response.content_part.done", **where,
+         "part": {"type": "output_text", "text": "Paris.", "annotations": []}},
+        {"type": "response.output_item.done", "output_index": 0, "item": done_item},
+        {"type": f"response.{final['status']}", "response": final},
     ]
+    for number, event in enumerate(events):
+        event["sequence_number"] = number
+    return events
 
 
 class Server:
@@ -155,7 +166,7 @@ class Server:
 
     def handler(self, request: Any) -> Any:
         self.requests.append(request)
-        path = request.url.path.removeprefix("/v1")
+        path = request.url.path.removeprefix("/openai").removeprefix("/v1")
         route = self.routes.get(path)
         if route is None:
             return HTTP.Response(404, json={"error": {"message": f"no route {path}"}})

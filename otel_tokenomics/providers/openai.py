@@ -285,6 +285,16 @@ def read_responses_event(call: InferenceCall, event: Any) -> None:
         _read_common(call, event.response)
 
 
+def read_compaction_response(call: InferenceCall, response: Any) -> None:
+    """``responses.compact``: a billed summarisation of a conversation, usage as in Responses."""
+    response_id = getattr(response, "id", None)
+    if isinstance(response_id, str):
+        call.response_id = response_id
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        call.usage = responses_usage(usage)
+
+
 def read_embeddings_response(call: InferenceCall, response: Any) -> None:
     model = getattr(response, "model", None)
     if isinstance(model, str):
@@ -530,6 +540,13 @@ ROUTES: dict[str, Route] = {
         read_responses_response,
         read_responses_event,
         attributes={sc.OPENAI_API_TYPE: "responses"},
+        read_input_content=responses_input_content,
+    ),
+    "/responses/compact": Route(
+        "chat",
+        read_responses_request,
+        read_compaction_response,
+        attributes={sc.OPENAI_API_TYPE: "responses", sc.GEN_AI_CONVERSATION_COMPACTED: True},
         read_input_content=responses_input_content,
     ),
     "/completions": Route(

@@ -1,0 +1,127 @@
+"""instrument()/uninstrument(), entry points, suppression, and a cheap import."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import tomllib
+
+import openai
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from openai_fakes import Server, chat_completion
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def test_import_is_cheap() -> None:
+    code = (
+        "import sys, otel_tokenomics; "
+        "heavy = [m for m in ('openai', 'tiktoken', 'httpx2', 'httpx', 'anthropic', 'google.genai') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_uninstrument_restores_the_sdk_exactly(telemetry) -> None:
+    import otel_tokenomics
+    from openai import _base_client, _response
+
+    originals = {
+        "sync": _base_client.SyncAPIClient.__dict__["request"],
+        "async": _base_client.AsyncAPIClient.__dict__["request"],
+        "parse": _response.APIResponse.__dict__["parse"],
+        "close": _response.AsyncAPIResponse.__dict__["close"],
+    }
+    for _ in range(3):
+        assert otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider) == ["tokenomics_openai"]
+        assert otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider) == ["tokenomics_openai"]
+        assert _base_client.SyncAPIClient.__dict__["request"] is not originals["sync"]
+        otel_tokenomics.uninstrument()
+        otel_tokenomics.uninstrument()
+    assert _base_client.SyncAPIClient.__dict__["request"] is originals["sync"]
+    assert _base_client.AsyncAPIClient.__dict__["request"] is originals["async"]
+    assert _response.APIResponse.__dict__["parse"] is originals["parse"]
+    assert _response.AsyncAPIResponse.__dict__["close"] is originals["close"]
+    assert otel_tokenomics.instrumented() == []
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert telemetry.spans() == []
+
+
+def test_suppression_is_honoured(instrument, telemetry) -> None:
+    instrument()
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    with suppress_instrumentation():
+        server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert telemetry.spans() == []
+
+
+def test_nested_call_inside_an_open_call_is_not_traced_twice(instrument, telemetry) -> None:
+    """A request issued while one of our spans is open around the SDK (a re-entrant SDK path)."""
+    instrument()
+    server = Server()
+    inner_client = server.client()
+    server.json("/embeddings", {"object": "list", "model": "m", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
+                                "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    def respond(request):
+        inner_client.embeddings.create(model="m", input="x")
+        from openai_fakes import HTTP
+        return HTTP.Response(200, json=chat_completion())
+
+    server.routes["/chat/completions"] = respond
+    server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert [s.name for s in telemetry.spans()] == ["chat gpt-4o"]
+
+
+def test_entry_points_match_the_registry() -> None:
+    from otel_tokenomics.providers import INSTRUMENTORS
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    entry_points = project["entry-points"]["opentelemetry_instrumentor"]
+    assert entry_points == {name: target for name, (_pkg, target) in INSTRUMENTORS.items()}
+    for name in entry_points:
+        assert name.startswith("tokenomics_")
+    # Declared under instruments-any so a missing SDK never disables the others.
+    assert "instruments" not in project["optional-dependencies"]
+    assert project["optional-dependencies"]["instruments-any"]
+
+
+def test_client_created_before_instrument_is_traced(telemetry) -> None:
+    import otel_tokenomics
+
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    client = server.client()
+    raw = client.chat.completions.with_raw_response  # built before instrumenting
+    otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider)
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        raw.create(model="gpt-4o", messages=MESSAGES)
+    finally:
+        otel_tokenomics.uninstrument()
+    assert len(telemetry.spans()) == 2
+
+
+def test_azure_client(instrument, telemetry) -> None:
+    instrument()
+    server = Server()
+    server.json("/deployments/my-gpt4o/chat/completions", chat_completion(model="gpt-4o-2024-11-20"))
+    from openai_fakes import HTTP
+
+    client = openai.AzureOpenAI(
+        azure_endpoint="https://contoso.openai.azure.com", api_key="azure-secret", api_version="2024-10-21",
+        http_client=HTTP.Client(transport=HTTP.MockTransport(server.handler)), max_retries=0,
+    )
+    client.chat.completions.create(model="my-gpt4o", messages=MESSAGES)
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.provider.name"] == "azure.ai.openai"
+    assert attributes["server.address"] == "contoso.openai.azure.com"
+    assert attributes["gen_ai.request.model"] == "my-gpt4o"
+    assert attributes["gen_ai.response.model"] == "gpt-4o-2024-11-20"

@@ -1,0 +1,245 @@
+"""Streams: the user gets the SDK's own stream; the span ends exactly once, however it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+
+import openai
+import pytest
+from opentelemetry.trace import StatusCode
+
+from openai_fakes import CHAT_USAGE, HTTP, Server, chat_chunks, sse
+
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+def _stream_server(usage=CHAT_USAGE, pieces=("Hel", "lo", " there.")) -> Server:
+    server = Server()
+    server.stream("/chat/completions", sse(chat_chunks(pieces, usage=usage)))
+    return server
+
+
+def _unwrapped_chunks(usage=CHAT_USAGE) -> list:
+    """What the SDK alone yields for the same payload."""
+    server = _stream_server(usage)
+    stream = server.client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    return [chunk.model_dump() for chunk in stream]
+
+
+def test_stream_with_include_usage(instrument, telemetry) -> None:
+    expected = _unwrapped_chunks()
+    instrument()
+    server = _stream_server()
+    stream = server.client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    assert isinstance(stream, openai.Stream)
+    assert telemetry.spans() == []  # open until the stream ends
+    chunks = [chunk.model_dump() for chunk in stream]
+    assert chunks == expected
+
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.request.stream"] is True
+    assert attributes["gen_ai.usage.input_tokens"] == 2048
+    assert attributes["gen_ai.usage.output_tokens"] == 612
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 1536
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 256
+    assert attributes["gen_ai.response.id"] == "chatcmpl-stream1"
+    assert attributes["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["tokenomics.stream.chunk_count"] == 6
+    assert attributes["tokenomics.stream.outcome"] == "completed"
+    assert attributes["tokenomics.usage.source"] == "provider"
+    assert 0 < attributes["gen_ai.response.time_to_first_chunk"] < 5
+    assert attributes["tokenomics.throughput.output_tokens_per_second"] > 0
+
+    points = telemetry.metrics()
+    assert points["gen_ai.client.operation.time_to_first_chunk"][0].count == 1
+    assert points["gen_ai.client.operation.time_per_output_chunk"][0].count == 1
+    usage = {p.attributes["gen_ai.token.type"]: p.sum for p in points["gen_ai.client.token.usage"]}
+    assert usage == {"input": 2048, "output": 612}
+
+
+def test_stream_without_usage_is_marked_unavailable(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server(usage=None)
+    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in stream)
+    assert text == "Hello there."
+    attributes = telemetry.span().attributes
+    assert "gen_ai.usage.input_tokens" not in attributes
+    assert attributes["tokenomics.usage.source"] == "unavailable"
+    assert attributes["tokenomics.cost.status"] == "no_usage"
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["tokenomics.stream.chunk_count"] == 5
+    # The legacy token metric must not report what nobody counted.
+    assert "gen_ai.client.token.usage" not in telemetry.metrics()
+
+
+def test_break_ends_the_span_at_once(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server()
+    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    for index, _chunk in enumerate(stream):
+        if index == 1:
+            break
+    span = telemetry.span()
+    assert span.attributes["tokenomics.stream.outcome"] == "closed_early"
+    assert span.attributes["tokenomics.stream.chunk_count"] == 2
+    assert span.status.status_code is StatusCode.UNSET
+    stream.close()
+    del stream
+    gc.collect()
+    assert len(telemetry.spans()) == 1
+
+
+def test_context_manager_close_ends_the_span(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server()
+    with server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True) as stream:
+        first = next(stream)
+        assert first.choices[0].delta.role == "assistant"
+    assert telemetry.span().attributes["tokenomics.stream.outcome"] == "closed_early"
+    gc.collect()
+    assert len(telemetry.spans()) == 1
+
+
+def test_next_until_exhausted(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server()
+    stream = server.client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    count = 0
+    with pytest.raises(StopIteration):
+        while True:
+            next(stream)
+            count += 1
+    assert count == 6
+    attributes = telemetry.span().attributes
+    assert attributes["tokenomics.stream.outcome"] == "completed"
+    assert attributes["gen_ai.usage.output_tokens"] == 612
+
+
+def test_abandoned_stream_ends_when_collected(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server()
+    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    next(stream)
+    del stream
+    gc.collect()
+    span = telemetry.span()
+    assert span.attributes["tokenomics.stream.outcome"] == "abandoned"
+    assert span.attributes["tokenomics.stream.chunk_count"] == 1
+
+
+def test_error_event_mid_stream(instrument, telemetry) -> None:
+    instrument()
+    server = Server()
+    chunks = chat_chunks(("Hel",))[:2]
+    payload = sse(chunks, done=False) + b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    server.stream("/chat/completions", payload)
+    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    received = []
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in stream:
+            received.append(chunk)
+    assert len(received) == 2
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "APIError"
+    assert span.attributes["tokenomics.stream.outcome"] == "failed"
+    assert "overloaded" in str(raised.value)
+
+
+def test_transport_failure_mid_stream(instrument, telemetry) -> None:
+    instrument()
+    server = Server()
+
+    def body():
+        yield sse(chat_chunks(("Hel",))[:2], done=False)
+        raise HTTP.ReadError("connection reset")
+
+    server.routes["/chat/completions"] = lambda request: HTTP.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body()
+    )
+    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIConnectionError):
+        list(stream)
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "APIConnectionError"
+
+
+def test_async_stream(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server()
+
+    async def main() -> list[str]:
+        client = server.async_client()
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        assert isinstance(stream, openai.AsyncStream)
+        return [c.choices[0].delta.content for c in [c async for c in stream] if c.choices]
+
+    assert asyncio.run(main()) == ["", "Hel", "lo", " there.", None]
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.usage.input_tokens"] == 2048
+    assert attributes["tokenomics.stream.outcome"] == "completed"
+
+
+def test_async_stream_break_and_context_manager(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server()
+
+    async def main() -> None:
+        client = server.async_client()
+        async with await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        ) as stream:
+            async for _chunk in stream:
+                break
+        stream2 = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        await stream2.__anext__()
+        await stream2.close()
+
+    asyncio.run(main())
+    gc.collect()
+    spans = telemetry.spans()
+    assert len(spans) == 2
+    assert [s.attributes["tokenomics.stream.outcome"] for s in spans] == ["closed_early", "closed_early"]
+    assert [s.attributes["tokenomics.stream.chunk_count"] for s in spans] == [1, 1]
+
+
+def test_stream_object_keeps_sdk_surface(instrument, telemetry) -> None:
+    instrument()
+    server = _stream_server()
+    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    assert type(stream).__name__ == "Stream"
+    assert stream.response.status_code == 200
+    assert stream.response.headers["content-type"] == "text/event-stream"
+    stream.close()
+    assert telemetry.span().attributes["tokenomics.stream.outcome"] == "closed_early"
+
+
+def test_usage_chunk_from_a_proxy_with_odd_values(instrument, telemetry) -> None:
+    """Malformed usage never raises into the loop; what can be read is read."""
+    instrument()
+    odd = {"prompt_tokens": "12", "completion_tokens": -5, "total_tokens": None,
+           "prompt_tokens_details": {"cached_tokens": 3.0}, "completion_tokens_details": "bogus"}
+    server = Server()
+    chunks = chat_chunks(("x",))
+    chunks.append({**chunks[-1], "choices": [], "usage": odd})
+    server.stream("/chat/completions", sse(chunks))
+    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    assert len(list(stream)) == len(chunks)
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.usage.input_tokens"] == 0
+    assert attributes["gen_ai.usage.output_tokens"] == 0
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 3
+    json.dumps(dict(attributes))
