@@ -56,7 +56,15 @@ def report_internal_error(where: str) -> None:
 class Route:
     """How one provider endpoint is read. Adapters build these once, at import."""
 
-    __slots__ = ("attributes", "operation", "read_chunk", "read_input_content", "read_request", "read_response")
+    __slots__ = (
+        "attributes",
+        "is_output_chunk",
+        "operation",
+        "read_chunk",
+        "read_input_content",
+        "read_request",
+        "read_response",
+    )
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class Route:
         read_chunk: Callable[[InferenceCall, Any], None] | None = None,
         attributes: Mapping[str, Any] | None = None,
         read_input_content: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None,
+        is_output_chunk: Callable[[Any], bool] | None = None,
     ) -> None:
         self.operation = operation
         # Fills span attributes from the request body; only runs for recorded spans.
@@ -75,6 +84,10 @@ class Route:
         self.attributes = dict(attributes or {})
         # Opt-in only: the request's messages as semconv content attributes.
         self.read_input_content = read_input_content
+        # Which stream chunks carry output, for time to first chunk and time per
+        # output chunk; None means every chunk does. Event streams (Responses API)
+        # open with bookkeeping events that are sent before any output exists.
+        self.is_output_chunk = is_output_chunk
 
 
 class InferenceCall:
@@ -92,6 +105,7 @@ class InferenceCall:
         "input_content",
         "last_chunk_at",
         "operation",
+        "output_chunk_count",
         "provider",
         "request_model",
         "response_id",
@@ -137,6 +151,7 @@ class InferenceCall:
         self.first_chunk_at: float | None = None
         self.last_chunk_at: float | None = None
         self.chunk_count = 0
+        self.output_chunk_count = 0
         # Opt-in message content: the adapter's input messages, and an output accumulator.
         self.input_content: dict[str, Any] | None = None
         self.content: Any = None
@@ -171,24 +186,28 @@ class InferenceCall:
         Recording a histogram point per chunk would cost more than the rest of
         our per-chunk work together; the per-stream mean keeps the signal.
         """
-        if self.chunk_count < 2 or self.first_chunk_at is None or self.last_chunk_at is None:
+        if self.output_chunk_count < 2 or self.first_chunk_at is None or self.last_chunk_at is None:
             return None
-        return (self.last_chunk_at - self.first_chunk_at) / (self.chunk_count - 1)
+        return (self.last_chunk_at - self.first_chunk_at) / (self.output_chunk_count - 1)
 
     # -- lifecycle --------------------------------------------------------------------
 
     def on_chunk(self, chunk: Any) -> None:
-        now = _perf_counter()
-        if self.first_chunk_at is None:
-            self.first_chunk_at = now
-        self.last_chunk_at = now
         self.chunk_count += 1
-        read_chunk = self.route.read_chunk
-        if read_chunk is not None:
-            try:
+        route = self.route
+        try:
+            is_output = route.is_output_chunk
+            if is_output is None or is_output(chunk):
+                now = _perf_counter()
+                if self.first_chunk_at is None:
+                    self.first_chunk_at = now
+                self.last_chunk_at = now
+                self.output_chunk_count += 1
+            read_chunk = route.read_chunk
+            if read_chunk is not None:
                 read_chunk(self, chunk)
-            except Exception:
-                report_internal_error("reading a stream chunk")
+        except Exception:
+            report_internal_error("reading a stream chunk")
 
     def finish(self, response: Any) -> None:
         """A non-streamed response arrived: read it and end."""
@@ -276,7 +295,9 @@ class InferenceCall:
                 if usage is not None and usage.output_tokens and self.last_chunk_at is not None:
                     window = _perf_counter() - self.first_chunk_at  # type: ignore[operator]
                     if window > 0:
-                        attributes[sc.TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND] = usage.output_tokens / window
+                        attributes[sc.TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND] = (
+                            usage.output_tokens / window
+                        )
             attributes[sc.TOKENOMICS_STREAM_CHUNK_COUNT] = self.chunk_count
             if outcome is not None:
                 attributes[sc.TOKENOMICS_STREAM_OUTCOME] = outcome

@@ -77,7 +77,9 @@ def metric_names_from_env(environ: Mapping[str, str]) -> str:
     if explicit:
         if explicit in _METRIC_NAMINGS:
             return explicit
-        logger.warning("%s=%r is not one of %s; using legacy", ENV_METRIC_NAMES, explicit, sorted(_METRIC_NAMINGS))
+        logger.warning(
+            "%s=%r is not one of %s; using legacy", ENV_METRIC_NAMES, explicit, sorted(_METRIC_NAMINGS)
+        )
         return METRICS_LEGACY
     opt_in = {part.strip() for part in environ.get(ENV_SEMCONV_OPT_IN, "").split(",")}
     if "gen_ai_latest_experimental/dup" in opt_in:

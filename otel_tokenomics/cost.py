@@ -31,7 +31,9 @@ class CostBreakdown(Protocol):
 
 
 class Pricer(Protocol):
-    def __call__(self, provider: str, model: str, usage: Usage, timestamp_ns: int) -> CostBreakdown | None: ...
+    def __call__(
+        self, provider: str, model: str, usage: Usage, timestamp_ns: int
+    ) -> CostBreakdown | None: ...
 
 
 def _no_prices(provider: str, model: str, usage: Usage, timestamp_ns: int) -> CostBreakdown | None:

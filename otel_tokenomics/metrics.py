@@ -50,10 +50,16 @@ class Metrics:
         self.legacy = options.legacy_metrics
         self.latest = options.latest_metrics
         if self.legacy:
-            self.operation_duration = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS)
+            self.operation_duration = _histogram(
+                meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS
+            )
             self.token_usage = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, TOKEN_BUCKETS)
-            self.ttfc = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, DURATION_BUCKETS)
-            self.tpoc = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, DURATION_BUCKETS)
+            self.ttfc = _histogram(
+                meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, DURATION_BUCKETS
+            )
+            self.tpoc = _histogram(
+                meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, DURATION_BUCKETS
+            )
         if self.latest:
             self.inference_duration = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_DURATION, DURATION_BUCKETS
@@ -66,11 +72,15 @@ class Metrics:
             )
             self.usage_input = _counter(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS)
             self.usage_output = _counter(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS)
-            self.usage_cache_read = _counter(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS)
+            self.usage_cache_read = _counter(
+                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS
+            )
             self.usage_cache_write = _counter(
                 meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS
             )
-            self.usage_reasoning = _counter(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS)
+            self.usage_reasoning = _counter(
+                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS
+            )
             self.operation_input = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS, TOKEN_BUCKETS
             )
@@ -109,7 +119,9 @@ class Metrics:
             if usage is not None:
                 self.token_usage.record(usage.input_tokens, {**attributes, sc.GEN_AI_TOKEN_TYPE: "input"})
                 if call.operation != EMBEDDINGS:
-                    self.token_usage.record(usage.output_tokens, {**attributes, sc.GEN_AI_TOKEN_TYPE: "output"})
+                    self.token_usage.record(
+                        usage.output_tokens, {**attributes, sc.GEN_AI_TOKEN_TYPE: "output"}
+                    )
             if ttfc is not None:
                 self.ttfc.record(ttfc, attributes)
             if tpoc is not None:
@@ -144,7 +156,10 @@ class Metrics:
         ):
             self.usage_input.add(tokens, {**attributes, sc.GEN_AI_TOKEN_MODALITY: modality})
         for modality, tokens in _split_by_modality(
-            usage.output_tokens, usage.text_output_tokens, usage.image_output_tokens, usage.audio_output_tokens
+            usage.output_tokens,
+            usage.text_output_tokens,
+            usage.image_output_tokens,
+            usage.audio_output_tokens,
         ):
             self.usage_output.add(tokens, {**attributes, sc.GEN_AI_TOKEN_MODALITY: modality})
         text = {**attributes, sc.GEN_AI_TOKEN_MODALITY: "text"}

@@ -68,22 +68,33 @@ class StainlessInstrumentation:
         base = importlib.import_module(f"{package}._base_client")
         self._stream_types = tuple(
             cls
-            for cls in (_optional(f"{package}._streaming", "Stream"), _optional(f"{package}._streaming", "AsyncStream"))
+            for cls in (
+                _optional(f"{package}._streaming", "Stream"),
+                _optional(f"{package}._streaming", "AsyncStream"),
+            )
             if cls is not None
         )
         self._legacy_response = _optional(f"{package}._legacy_response", "LegacyAPIResponse")
         api_response = _optional(f"{package}._response", "APIResponse")
         async_api_response = _optional(f"{package}._response", "AsyncAPIResponse")
         self._deferred_types = tuple(cls for cls in (api_response, async_api_response) if cls is not None)
+        if self._legacy_response is None and api_response is not None:
+            # Before with_streaming_response existed (openai < 1.5), APIResponse was the
+            # raw response: body read, parse cached. Treat it like LegacyAPIResponse.
+            self._legacy_response = api_response
+            self._deferred_types = ()
 
         self._wrap(base.SyncAPIClient, "request", self._sync_request)
         self._wrap(base.AsyncAPIClient, "request", self._async_request)
-        if api_response is not None:
-            self._wrap(api_response, "parse", self._sync_parse)
-            self._wrap(api_response, "close", self._sync_close)
-        if async_api_response is not None:
-            self._wrap(async_api_response, "parse", self._async_parse)
-            self._wrap(async_api_response, "close", self._async_close)
+        # Older SDK releases lack some of these; what is missing is simply not hooked.
+        for owner, name, wrapper in (
+            (api_response, "parse", self._sync_parse),
+            (api_response, "close", self._sync_close),
+            (async_api_response, "parse", self._async_parse),
+            (async_api_response, "close", self._async_close),
+        ):
+            if owner is not None and callable(getattr(owner, name, None)):
+                self._wrap(owner, name, wrapper)
 
     def unpatch(self) -> None:
         for owner, name in reversed(self._patched):
@@ -133,7 +144,9 @@ class StainlessInstrumentation:
         client.__dict__[_ENDPOINT_CACHE] = (base_url, endpoint)
         return endpoint
 
-    def _sync_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _sync_request(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         try:
             call = self._start(instance, args, kwargs)
         except Exception:
@@ -170,7 +183,9 @@ class StainlessInstrumentation:
         self._adopt(call, result)
         return result
 
-    def _async_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _async_request(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         try:
             call = self._start(instance, args, kwargs)
         except Exception:

@@ -58,10 +58,7 @@ def _make_subclass(cls: type) -> type:
             return traced
         if cls in _traced_classes:
             return cls
-        if hasattr(cls, "__anext__"):
-            namespace = _async_namespace(cls)
-        else:
-            namespace = _sync_namespace(cls)
+        namespace = _async_namespace(cls) if hasattr(cls, "__anext__") else _sync_namespace(cls)
         namespace["__module__"] = cls.__module__
         namespace["__qualname__"] = cls.__qualname__
         namespace["__doc__"] = cls.__doc__

@@ -16,7 +16,7 @@ from otel_tokenomics.metrics import Metrics
 from otel_tokenomics.version import __version__
 
 SCOPE_NAME = "otel_tokenomics"
-SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+SCHEMA_URL = sc.UPSTREAM_SCHEMA_URL
 
 
 class Telemetry:
@@ -73,7 +73,10 @@ class Telemetry:
                     call.input_content = read_input_content(body)
                     if options.content_on_span and call.input_content:
                         request_attributes.update(
-                            {k: json.dumps(v, ensure_ascii=False, default=str) for k, v in call.input_content.items()}
+                            {
+                                k: json.dumps(v, ensure_ascii=False, default=str)
+                                for k, v in call.input_content.items()
+                            }
                         )
                 span.set_attributes(request_attributes)
             except Exception:
@@ -91,7 +94,9 @@ class Telemetry:
             if self._event_logger is None:
                 from opentelemetry._logs import get_logger
 
-                self._event_logger = get_logger(SCOPE_NAME, __version__, self._logger_provider, schema_url=SCHEMA_URL)
+                self._event_logger = get_logger(
+                    SCOPE_NAME, __version__, self._logger_provider, schema_url=SCHEMA_URL
+                )
             attributes: dict[str, Any] = {
                 sc.GEN_AI_OPERATION_NAME: call.operation,
                 sc.GEN_AI_PROVIDER_NAME: call.provider,

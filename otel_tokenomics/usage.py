@@ -13,6 +13,7 @@ semantic conventions' ones, whatever the provider reported:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # Where a count came from; the values of the tokenomics.usage.source attribute.
@@ -110,3 +111,17 @@ def optional_count(value: Any) -> int | None:
     if value is None:
         return None
     return count(value)
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj.name`` for SDK models, ``obj[name]`` for plain dicts.
+
+    An SDK older than the API keeps fields it does not model as plain dicts
+    (pydantic extras); proxies and ``parse(to=dict)`` give dicts all the way down.
+    """
+    if obj is None:
+        return None
+    value = getattr(obj, name, None)
+    if value is None and isinstance(obj, Mapping):
+        value = obj.get(name)
+    return value

@@ -6,17 +6,62 @@ module the installed SDK uses, so the same tests run against both.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import openai
+import pytest
 
 OPENAI_MAJOR = int(openai.__version__.split(".")[0])
 if OPENAI_MAJOR >= 3:
-    import httpx2 as HTTP  # noqa: N812
+    import httpx2 as HTTP
 else:
-    import httpx as HTTP  # type: ignore[no-redef]  # noqa: N812
+    import httpx as HTTP  # type: ignore[no-redef]
+
+
+def _create_parameters() -> set[str]:
+    from openai.resources.chat import Completions
+
+    return set(inspect.signature(Completions.create).parameters)
+
+
+def _has_chat_method(name: str) -> bool:
+    """Whether chat completions have ``name``, in the GA or (before 1.92) the beta namespace."""
+    from openai.resources.chat import Completions
+
+    if hasattr(Completions, name):
+        return True
+    try:
+        from openai.resources.beta.chat.completions import Completions as BetaCompletions
+    except ImportError:
+        return False
+    return hasattr(BetaCompletions, name)
+
+
+_FEATURES: dict[str, Callable[[], bool]] = {
+    "stream_options": lambda: "stream_options" in _create_parameters(),
+    "max_completion_tokens": lambda: "max_completion_tokens" in _create_parameters(),
+    "modalities": lambda: "modalities" in _create_parameters(),
+    "tools": lambda: "tools" in _create_parameters(),
+    "dimensions": lambda: "dimensions"
+    in inspect.signature(importlib.import_module("openai.resources.embeddings").Embeddings.create).parameters,
+    "chat_stream_helper": lambda: _has_chat_method("stream"),
+    "stream_close": lambda: hasattr(openai.Stream, "close") and hasattr(openai.Stream, "__enter__"),
+    "responses": lambda: importlib.util.find_spec("openai.resources.responses") is not None,
+    "chat_parse": lambda: _has_chat_method("parse"),
+    "streaming_response": lambda: hasattr(openai._response, "AsyncAPIResponse"),
+}
+
+
+def requires(*features: str) -> pytest.MarkDecorator:
+    """Skip on an openai release that predates a feature the test exercises."""
+    missing = [name for name in features if not _FEATURES[name]()]
+    return pytest.mark.skipif(bool(missing), reason=f"openai {openai.__version__} lacks {', '.join(missing)}")
+
 
 CHAT_USAGE = {
     "prompt_tokens": 2048,
@@ -33,8 +78,13 @@ CHAT_USAGE = {
 
 
 def chat_completion(
-    *, model: str = "o4-mini-2025-04-16", content: str = "Hello there.", usage: Any = CHAT_USAGE,
-    finish_reason: str = "stop", choices: int = 1, **extra: Any,
+    *,
+    model: str = "o4-mini-2025-04-16",
+    content: str = "Hello there.",
+    usage: Any = CHAT_USAGE,
+    finish_reason: str = "stop",
+    choices: int = 1,
+    **extra: Any,
 ) -> dict[str, Any]:
     body = {
         "id": "chatcmpl-abc123",
@@ -59,16 +109,34 @@ def chat_completion(
 
 
 def chat_chunks(
-    pieces: Iterable[str] = ("Hel", "lo", " there."), *, model: str = "gpt-4o-mini-2024-07-18",
+    pieces: Iterable[str] = ("Hel", "lo", " there."),
+    *,
+    model: str = "gpt-4o-mini-2024-07-18",
     usage: Any = None,
 ) -> list[dict[str, Any]]:
-    base = {"id": "chatcmpl-stream1", "object": "chat.completion.chunk", "created": 1764201600, "model": model,
-            "system_fingerprint": "fp_s", "service_tier": "default"}
-    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": None}], "usage": None}]
+    base = {
+        "id": "chatcmpl-stream1",
+        "object": "chat.completion.chunk",
+        "created": 1764201600,
+        "model": model,
+        "system_fingerprint": "fp_s",
+        "service_tier": "default",
+    }
+    chunks = [
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+            "usage": None,
+        }
+    ]
     for piece in pieces:
-        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-                       "usage": None})
+        chunks.append(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                "usage": None,
+            }
+        )
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
     if usage is not None:
         chunks.append({**base, "choices": [], "usage": usage})
@@ -89,16 +157,25 @@ def sse(events: Iterable[dict[str, Any]], *, named: bool = False, done: bool = T
 
 RESPONSES_USAGE = {
     "input_tokens": 3000,
-    "input_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 500,
-                             "cache_write_tokens_details": {"ttl_30m_tokens": 300, "ttl_12h_tokens": 200}},
+    "input_tokens_details": {
+        "cached_tokens": 1000,
+        "cache_write_tokens": 500,
+        "cache_write_tokens_details": {"ttl_30m_tokens": 300, "ttl_12h_tokens": 200},
+    },
     "output_tokens": 900,
     "output_tokens_details": {"reasoning_tokens": 700},
     "total_tokens": 3900,
 }
 
 
-def response_object(*, status: str = "completed", usage: Any = RESPONSES_USAGE, text: str = "Paris.",
-                    model: str = "gpt-5-2025-08-07", **extra: Any) -> dict[str, Any]:
+def response_object(
+    *,
+    status: str = "completed",
+    usage: Any = RESPONSES_USAGE,
+    text: str = "Paris.",
+    model: str = "gpt-5-2025-08-07",
+    **extra: Any,
+) -> dict[str, Any]:
     body = {
         "id": "resp_123",
         "object": "response",
@@ -106,8 +183,13 @@ def response_object(*, status: str = "completed", usage: Any = RESPONSES_USAGE, 
         "status": status,
         "model": model,
         "output": [
-            {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
-             "content": [{"type": "output_text", "text": text, "annotations": []}]}
+            {
+                "type": "message",
+                "id": "msg_1",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
         ],
         "parallel_tool_calls": True,
         "tool_choice": "auto",
@@ -138,8 +220,11 @@ def response_events(final: dict[str, Any]) -> list[dict[str, Any]]:
         {"type": "response.output_text.delta", **where, "delta": "Par", "logprobs": []},
         {"type": "response.output_text.delta", **where, "delta": "is.", "logprobs": []},
         {"type": "response.output_text.done", **where, "text": "Paris.", "logprobs": []},
-        {"type": "response.content_part.done", **where,
-         "part": {"type": "output_text", "text": "Paris.", "annotations": []}},
+        {
+            "type": "response.content_part.done",
+            **where,
+            "part": {"type": "output_text", "text": "Paris.", "annotations": []},
+        },
         {"type": "response.output_item.done", "output_index": 0, "item": done_item},
         {"type": f"response.{final['status']}", "response": final},
     ]

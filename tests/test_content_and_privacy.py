@@ -5,40 +5,66 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from openai_fakes import CHAT_USAGE, Server, chat_chunks, chat_completion, response_object, sse
+from openai_fakes import CHAT_USAGE, Server, chat_chunks, chat_completion, requires, response_object, sse
 
 SECRET = "sk-test-secret-key"
 MESSAGES = [
     {"role": "system", "content": "Be brief."},
-    {"role": "user", "name": "ada", "content": [{"type": "text", "text": "What is this?"},
-                                                {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]},
-    {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "cat"}'}}]},
+    {
+        "role": "user",
+        "name": "ada",
+        "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "https://x/cat.png"}},
+        ],
+    },
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "cat"}'}}
+        ],
+    },
     {"role": "tool", "tool_call_id": "call_1", "content": "a cat"},
 ]
-TOOLS = [{"type": "function", "function": {"name": "lookup", "description": "Look up.",
-                                           "parameters": {"type": "object", "properties": {}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Look up.",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
+]
 
 
 def _everything(telemetry) -> str:
-    spans = [dict(s.attributes) | {"name": s.name, "events": [dict(e.attributes or {}) for e in s.events]}
-             for s in telemetry.spans()]
+    spans = [
+        dict(s.attributes) | {"name": s.name, "events": [dict(e.attributes or {}) for e in s.events]}
+        for s in telemetry.spans()
+    ]
     return json.dumps(spans, default=str) + repr(telemetry.metrics())
 
 
+@requires("tools")
 def test_content_is_off_by_default(instrument, telemetry) -> None:
     instrument()
     server = Server()
     server.json("/chat/completions", chat_completion())
     server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES, tools=TOOLS)
     attributes = telemetry.span().attributes
-    for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions",
-                "gen_ai.system_instructions"):
+    for key in (
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.tool.definitions",
+        "gen_ai.system_instructions",
+    ):
         assert key not in attributes
     assert "What is this" not in _everything(telemetry)
 
 
+@requires("tools")
 @pytest.mark.parametrize("setting", ["SPAN_ONLY", "span_and_event", "true"])
 def test_content_on_span_when_opted_in(instrument, telemetry, monkeypatch, setting) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", setting)
@@ -49,31 +75,46 @@ def test_content_on_span_when_opted_in(instrument, telemetry, monkeypatch, setti
     attributes = telemetry.span().attributes
     assert json.loads(attributes["gen_ai.input.messages"]) == [
         {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
-        {"role": "user", "name": "ada", "parts": [{"type": "text", "content": "What is this?"},
-                                                  {"type": "uri", "modality": "image", "uri": "https://x/cat.png"}]},
-        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "lookup",
-                                         "arguments": '{"q": "cat"}'}]},
+        {
+            "role": "user",
+            "name": "ada",
+            "parts": [
+                {"type": "text", "content": "What is this?"},
+                {"type": "uri", "modality": "image", "uri": "https://x/cat.png"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": '{"q": "cat"}'}],
+        },
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "a cat"}]},
     ]
     assert json.loads(attributes["gen_ai.output.messages"]) == [
         {"role": "assistant", "parts": [{"type": "text", "content": "Hello there."}], "finish_reason": "stop"}
     ]
     assert json.loads(attributes["gen_ai.tool.definitions"]) == [
-        {"type": "function", "name": "lookup", "description": "Look up.",
-         "parameters": {"type": "object", "properties": {}}}
+        {
+            "type": "function",
+            "name": "lookup",
+            "description": "Look up.",
+            "parameters": {"type": "object", "properties": {}},
+        }
     ]
 
 
+@requires("stream_close")
 def test_streamed_content_is_assembled_once(instrument, telemetry) -> None:
     instrument(capture_content="SPAN_ONLY")
     server = Server()
     server.stream("/chat/completions", sse(chat_chunks(usage=CHAT_USAGE)))
     list(server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES[:2], stream=True))
     output = json.loads(telemetry.span().attributes["gen_ai.output.messages"])
-    assert output == [{"role": "assistant", "parts": [{"type": "text", "content": "Hello there."}],
-                       "finish_reason": "stop"}]
+    assert output == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello there."}], "finish_reason": "stop"}
+    ]
 
 
+@requires("responses")
 def test_responses_content(instrument, telemetry) -> None:
     instrument(capture_content=True)
     server = Server()
@@ -126,7 +167,8 @@ def test_keys_headers_and_url_credentials_are_never_recorded(instrument, telemet
     server.json("/chat/completions", chat_completion())
     client = server.client(base_url="https://alice:hunter2@gateway.example.com:8443/v1")
     client.chat.completions.create(
-        model="gpt-4o", messages=MESSAGES[:1],
+        model="gpt-4o",
+        messages=MESSAGES[:1],
         extra_headers={"Authorization": "Bearer sk-extra-secret", "X-Gateway-Token": "tok-secret"},
     )
     request = server.requests[-1]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
-import tomllib
 
 import openai
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-
+import tomllib
 from openai_fakes import Server, chat_completion
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -27,14 +26,15 @@ def test_import_is_cheap() -> None:
 
 
 def test_uninstrument_restores_the_sdk_exactly(telemetry) -> None:
-    import otel_tokenomics
     from openai import _base_client, _response
+
+    import otel_tokenomics
 
     originals = {
         "sync": _base_client.SyncAPIClient.__dict__["request"],
         "async": _base_client.AsyncAPIClient.__dict__["request"],
         "parse": _response.APIResponse.__dict__["parse"],
-        "close": _response.AsyncAPIResponse.__dict__["close"],
+        "response": dict(_response.APIResponse.__dict__),
     }
     for _ in range(3):
         assert otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider) == ["tokenomics_openai"]
@@ -45,7 +45,7 @@ def test_uninstrument_restores_the_sdk_exactly(telemetry) -> None:
     assert _base_client.SyncAPIClient.__dict__["request"] is originals["sync"]
     assert _base_client.AsyncAPIClient.__dict__["request"] is originals["async"]
     assert _response.APIResponse.__dict__["parse"] is originals["parse"]
-    assert _response.AsyncAPIResponse.__dict__["close"] is originals["close"]
+    assert dict(_response.APIResponse.__dict__) == originals["response"]
     assert otel_tokenomics.instrumented() == []
     server = Server()
     server.json("/chat/completions", chat_completion())
@@ -67,12 +67,20 @@ def test_nested_call_inside_an_open_call_is_not_traced_twice(instrument, telemet
     instrument()
     server = Server()
     inner_client = server.client()
-    server.json("/embeddings", {"object": "list", "model": "m", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
-                                "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+    server.json(
+        "/embeddings",
+        {
+            "object": "list",
+            "model": "m",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        },
+    )
 
     def respond(request):
         inner_client.embeddings.create(model="m", input="x")
         from openai_fakes import HTTP
+
         return HTTP.Response(200, json=chat_completion())
 
     server.routes["/chat/completions"] = respond
@@ -116,8 +124,11 @@ def test_azure_client(instrument, telemetry) -> None:
     from openai_fakes import HTTP
 
     client = openai.AzureOpenAI(
-        azure_endpoint="https://contoso.openai.azure.com", api_key="azure-secret", api_version="2024-10-21",
-        http_client=HTTP.Client(transport=HTTP.MockTransport(server.handler)), max_retries=0,
+        azure_endpoint="https://contoso.openai.azure.com",
+        api_key="azure-secret",
+        api_version="2024-10-21",
+        http_client=HTTP.Client(transport=HTTP.MockTransport(server.handler)),
+        max_retries=0,
     )
     client.chat.completions.create(model="my-gpt4o", messages=MESSAGES)
     attributes = telemetry.span().attributes

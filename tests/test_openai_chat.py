@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from openai_fakes import CHAT_USAGE, Server, chat_completion, requires
 from opentelemetry.trace import SpanKind, StatusCode
 
-from openai_fakes import CHAT_USAGE, Server, chat_completion
 from otel_tokenomics.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
 
 
+@requires("max_completion_tokens")
 def test_chat_completion_span_has_request_response_and_usage(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -104,17 +105,30 @@ def test_latest_metric_names_are_opt_in(instrument, telemetry, monkeypatch) -> N
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
     instrument()
     server = Server()
-    server.json("/chat/completions", chat_completion(usage={
-        **CHAT_USAGE, "prompt_tokens_details": {"cached_tokens": 1536, "cache_write_tokens": 100,
-                                                "audio_tokens": 48, "image_tokens": 0}}))
+    server.json(
+        "/chat/completions",
+        chat_completion(
+            usage={
+                **CHAT_USAGE,
+                "prompt_tokens_details": {
+                    "cached_tokens": 1536,
+                    "cache_write_tokens": 100,
+                    "audio_tokens": 48,
+                    "image_tokens": 0,
+                },
+            }
+        ),
+    )
     server.client().chat.completions.create(model="o4-mini", messages=MESSAGES)
 
     points = telemetry.metrics()
     assert "gen_ai.client.operation.duration" not in points
     assert "gen_ai.client.token.usage" not in points
     assert points["gen_ai.client.inference.duration"][0].count == 1
-    by_modality = {p.attributes["gen_ai.token.modality"]: p.value
-                   for p in points["gen_ai.client.inference.usage.input_tokens"]}
+    by_modality = {
+        p.attributes["gen_ai.token.modality"]: p.value
+        for p in points["gen_ai.client.inference.usage.input_tokens"]
+    }
     assert by_modality == {"text": 2000, "audio": 48}
     assert [p.value for p in points["gen_ai.client.inference.usage.output_tokens"]] == [612]
     assert [p.value for p in points["gen_ai.client.inference.usage.cache_read.input_tokens"]] == [1536]
@@ -136,9 +150,10 @@ def test_both_metric_generations_with_dup(instrument, telemetry, monkeypatch) ->
 
 
 def test_unsampled_span_still_records_metrics(telemetry) -> None:
-    import otel_tokenomics
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    import otel_tokenomics
 
     provider = TracerProvider(sampler=ALWAYS_OFF)
     otel_tokenomics.instrument(tracer_provider=provider, meter_provider=telemetry.meter_provider)
@@ -148,7 +163,9 @@ def test_unsampled_span_still_records_metrics(telemetry) -> None:
         server.client().chat.completions.create(model="o4-mini", messages=MESSAGES)
     finally:
         otel_tokenomics.uninstrument()
-    usage = {p.attributes["gen_ai.token.type"]: p.sum for p in telemetry.metrics()["gen_ai.client.token.usage"]}
+    usage = {
+        p.attributes["gen_ai.token.type"]: p.sum for p in telemetry.metrics()["gen_ai.client.token.usage"]
+    }
     assert usage == {"input": 2048, "output": 612}
 
 
@@ -174,7 +191,12 @@ def test_multiple_choices_keep_one_finish_reason_each(instrument, telemetry) -> 
 def test_prompt_details_variants(instrument, telemetry, details, expected) -> None:
     instrument()
     server = Server()
-    usage = {"prompt_tokens": 2048, "completion_tokens": 10, "total_tokens": 2058, "prompt_tokens_details": details}
+    usage = {
+        "prompt_tokens": 2048,
+        "completion_tokens": 10,
+        "total_tokens": 2058,
+        "prompt_tokens_details": details,
+    }
     server.json("/chat/completions", chat_completion(usage=usage))
     server.client().chat.completions.create(model="gpt-5.6", messages=MESSAGES)
     attributes = telemetry.span().attributes
@@ -186,18 +208,33 @@ def test_prompt_details_variants(instrument, telemetry, details, expected) -> No
     assert attributes["gen_ai.usage.reasoning.output_tokens"] == 0
 
 
+@requires("modalities")
 def test_audio_and_prediction_tokens(instrument, telemetry) -> None:
     instrument()
     server = Server()
     usage = {
-        "prompt_tokens": 500, "completion_tokens": 300, "total_tokens": 800,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 120, "text_tokens": 380, "image_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 200, "text_tokens": 100,
-                                      "accepted_prediction_tokens": 40, "rejected_prediction_tokens": 25},
+        "prompt_tokens": 500,
+        "completion_tokens": 300,
+        "total_tokens": 800,
+        "prompt_tokens_details": {
+            "cached_tokens": 0,
+            "audio_tokens": 120,
+            "text_tokens": 380,
+            "image_tokens": 0,
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 200,
+            "text_tokens": 100,
+            "accepted_prediction_tokens": 40,
+            "rejected_prediction_tokens": 25,
+        },
     }
     server.json("/chat/completions", chat_completion(usage=usage, model="gpt-4o-audio-preview"))
     server.client().chat.completions.create(
-        model="gpt-4o-audio-preview", messages=MESSAGES, modalities=["text", "audio"],
+        model="gpt-4o-audio-preview",
+        messages=MESSAGES,
+        modalities=["text", "audio"],
         audio={"voice": "alloy", "format": "wav"},
     )
     attributes = telemetry.span().attributes
@@ -239,6 +276,7 @@ def test_span_is_current_during_the_http_call(instrument, telemetry) -> None:
     def respond(request):
         seen.append(trace.get_current_span().get_span_context().span_id)
         from openai_fakes import HTTP
+
         return HTTP.Response(200, json=chat_completion())
 
     server.routes["/chat/completions"] = respond

@@ -7,9 +7,8 @@ import logging
 
 import openai
 import pytest
-from opentelemetry.trace import StatusCode
-
 from openai_fakes import HTTP, Server, chat_completion
+from opentelemetry.trace import StatusCode
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -90,7 +89,9 @@ def test_cancelled_async_call_ends_the_span(instrument, telemetry) -> None:
     server.async_handler = slow  # type: ignore[method-assign]
 
     async def main() -> None:
-        task = asyncio.ensure_future(server.async_client().chat.completions.create(model="gpt-4o", messages=MESSAGES))
+        task = asyncio.ensure_future(
+            server.async_client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        )
         await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -8,9 +8,8 @@ import json
 
 import openai
 import pytest
+from openai_fakes import CHAT_USAGE, HTTP, Server, chat_chunks, requires, sse
 from opentelemetry.trace import StatusCode
-
-from openai_fakes import CHAT_USAGE, HTTP, Server, chat_chunks, sse
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
@@ -30,6 +29,7 @@ def _unwrapped_chunks(usage=CHAT_USAGE) -> list:
     return [chunk.model_dump() for chunk in stream]
 
 
+@requires("stream_options")
 def test_stream_with_include_usage(instrument, telemetry) -> None:
     expected = _unwrapped_chunks()
     instrument()
@@ -80,6 +80,7 @@ def test_stream_without_usage_is_marked_unavailable(instrument, telemetry) -> No
     assert "gen_ai.client.token.usage" not in telemetry.metrics()
 
 
+@requires("stream_close")
 def test_break_ends_the_span_at_once(instrument, telemetry) -> None:
     instrument()
     server = _stream_server()
@@ -97,10 +98,13 @@ def test_break_ends_the_span_at_once(instrument, telemetry) -> None:
     assert len(telemetry.spans()) == 1
 
 
+@requires("stream_close")
 def test_context_manager_close_ends_the_span(instrument, telemetry) -> None:
     instrument()
     server = _stream_server()
-    with server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True) as stream:
+    with server.client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    ) as stream:
         first = next(stream)
         assert first.choices[0].delta.role == "assistant"
     assert telemetry.span().attributes["tokenomics.stream.outcome"] == "closed_early"
@@ -108,6 +112,7 @@ def test_context_manager_close_ends_the_span(instrument, telemetry) -> None:
     assert len(telemetry.spans()) == 1
 
 
+@requires("stream_options")
 def test_next_until_exhausted(instrument, telemetry) -> None:
     instrument()
     server = _stream_server()
@@ -141,7 +146,9 @@ def test_error_event_mid_stream(instrument, telemetry) -> None:
     instrument()
     server = Server()
     chunks = chat_chunks(("Hel",))[:2]
-    payload = sse(chunks, done=False) + b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    payload = (
+        sse(chunks, done=False) + b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    )
     server.stream("/chat/completions", payload)
     stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     received = []
@@ -153,7 +160,7 @@ def test_error_event_mid_stream(instrument, telemetry) -> None:
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "APIError"
     assert span.attributes["tokenomics.stream.outcome"] == "failed"
-    assert "overloaded" in str(raised.value)
+    assert isinstance(raised.value, openai.APIError)
 
 
 def test_transport_failure_mid_stream(instrument, telemetry) -> None:
@@ -168,13 +175,15 @@ def test_transport_failure_mid_stream(instrument, telemetry) -> None:
         200, headers={"content-type": "text/event-stream"}, content=body()
     )
     stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
-    with pytest.raises(openai.APIConnectionError):
+    # openai >= 3 wraps the transport error; older releases let it through as is.
+    with pytest.raises((openai.APIConnectionError, HTTP.ReadError)) as raised:
         list(stream)
     span = telemetry.span()
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes["error.type"] == "APIConnectionError"
+    assert span.attributes["error.type"] == type(raised.value).__qualname__
 
 
+@requires("stream_options")
 def test_async_stream(instrument, telemetry) -> None:
     instrument()
     server = _stream_server()
@@ -193,6 +202,7 @@ def test_async_stream(instrument, telemetry) -> None:
     assert attributes["tokenomics.stream.outcome"] == "completed"
 
 
+@requires("stream_close")
 def test_async_stream_break_and_context_manager(instrument, telemetry) -> None:
     instrument()
     server = _stream_server()
@@ -216,6 +226,7 @@ def test_async_stream_break_and_context_manager(instrument, telemetry) -> None:
     assert [s.attributes["tokenomics.stream.chunk_count"] for s in spans] == [1, 1]
 
 
+@requires("stream_close")
 def test_stream_object_keeps_sdk_surface(instrument, telemetry) -> None:
     instrument()
     server = _stream_server()
@@ -230,8 +241,13 @@ def test_stream_object_keeps_sdk_surface(instrument, telemetry) -> None:
 def test_usage_chunk_from_a_proxy_with_odd_values(instrument, telemetry) -> None:
     """Malformed usage never raises into the loop; what can be read is read."""
     instrument()
-    odd = {"prompt_tokens": "12", "completion_tokens": -5, "total_tokens": None,
-           "prompt_tokens_details": {"cached_tokens": 3.0}, "completion_tokens_details": "bogus"}
+    odd = {
+        "prompt_tokens": "12",
+        "completion_tokens": -5,
+        "total_tokens": None,
+        "prompt_tokens_details": {"cached_tokens": 3.0},
+        "completion_tokens_details": "bogus",
+    }
     server = Server()
     chunks = chat_chunks(("x",))
     chunks.append({**chunks[-1], "choices": [], "usage": odd})

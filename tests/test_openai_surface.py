@@ -10,18 +10,18 @@ import gc
 
 import openai
 import pydantic
-from opentelemetry.trace import StatusCode
-
 from openai_fakes import (
     CHAT_USAGE,
     RESPONSES_USAGE,
     Server,
     chat_chunks,
     chat_completion,
+    requires,
     response_events,
     response_object,
     sse,
 )
+from opentelemetry.trace import StatusCode
 
 MESSAGES = [{"role": "user", "content": "Capital of France?"}]
 
@@ -30,6 +30,7 @@ class Answer(pydantic.BaseModel):
     city: str
 
 
+@requires("chat_parse")
 def test_parse_is_one_span_with_json_output(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -42,6 +43,7 @@ def test_parse_is_one_span_with_json_output(instrument, telemetry) -> None:
     assert attributes["gen_ai.response.model"] == "gpt-4o-2024-08-06"
 
 
+@requires("chat_stream_helper")
 def test_stream_helper_is_one_span_and_keeps_its_api(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -60,6 +62,7 @@ def test_stream_helper_is_one_span_and_keeps_its_api(instrument, telemetry) -> N
     assert attributes["tokenomics.stream.outcome"] == "completed"
 
 
+@requires("chat_stream_helper")
 def test_stream_helper_final_completion_only(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -96,6 +99,7 @@ def test_with_raw_response_stream(instrument, telemetry) -> None:
     assert telemetry.span().attributes["gen_ai.usage.input_tokens"] == 2048
 
 
+@requires("streaming_response")
 def test_with_streaming_response_parse(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -109,6 +113,7 @@ def test_with_streaming_response_parse(instrument, telemetry) -> None:
     assert telemetry.span().attributes["gen_ai.usage.output_tokens"] == 612
 
 
+@requires("streaming_response")
 def test_with_streaming_response_stream(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -123,6 +128,7 @@ def test_with_streaming_response_stream(instrument, telemetry) -> None:
     assert attributes["tokenomics.stream.outcome"] == "completed"
 
 
+@requires("streaming_response")
 def test_with_streaming_response_read_as_lines_ends_on_close(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -138,6 +144,7 @@ def test_with_streaming_response_read_as_lines_ends_on_close(instrument, telemet
     assert len(telemetry.spans()) == 1
 
 
+@requires("streaming_response")
 def test_async_raw_and_streaming_response(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -158,13 +165,19 @@ def test_async_raw_and_streaming_response(instrument, telemetry) -> None:
     assert [s.attributes["gen_ai.usage.input_tokens"] for s in spans] == [2048, 2048]
 
 
+@requires("responses")
 def test_responses_create(instrument, telemetry) -> None:
     instrument()
     server = Server()
     server.json("/responses", response_object(conversation={"id": "conv_77"}))
     response = server.client().responses.create(
-        model="gpt-5", input="Capital of France?", instructions="Be brief.", max_output_tokens=1000,
-        reasoning={"effort": "high"}, previous_response_id="resp_prev", temperature=1.0,
+        model="gpt-5",
+        input="Capital of France?",
+        instructions="Be brief.",
+        max_output_tokens=1000,
+        reasoning={"effort": "high"},
+        previous_response_id="resp_prev",
+        temperature=1.0,
         text={"format": {"type": "json_schema", "name": "a", "schema": {"type": "object"}}},
     )
     assert response.output_text == "Paris."
@@ -186,21 +199,30 @@ def test_responses_create(instrument, telemetry) -> None:
     assert attributes["gen_ai.usage.reasoning.output_tokens"] == 700
 
 
+@requires("responses")
 def test_responses_incomplete_and_tool_calls(instrument, telemetry) -> None:
     instrument()
     server = Server()
-    server.json("/responses", response_object(status="incomplete",
-                                              incomplete_details={"reason": "max_output_tokens"}))
+    server.json(
+        "/responses", response_object(status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+    )
     client = server.client()
     client.responses.create(model="gpt-5", input="x")
-    tool_call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "lookup",
-                 "arguments": "{}", "status": "completed"}
+    tool_call = {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": "call_1",
+        "name": "lookup",
+        "arguments": "{}",
+        "status": "completed",
+    }
     server.json("/responses", response_object(output=[tool_call]))
     client.responses.create(model="gpt-5", input="x")
     reasons = [s.attributes["gen_ai.response.finish_reasons"] for s in telemetry.spans()]
     assert reasons == [("length",), ("tool_calls",)]
 
 
+@requires("responses")
 def test_responses_stream_and_helper(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -223,12 +245,15 @@ def test_responses_stream_and_helper(instrument, telemetry) -> None:
         assert span.attributes["tokenomics.stream.outcome"] == "completed"
 
 
+@requires("responses")
 def test_responses_failed_event(instrument, telemetry) -> None:
     instrument()
     server = Server()
-    failed = response_object(status="failed", usage={**RESPONSES_USAGE, "output_tokens": 0,
-                                                     "output_tokens_details": {"reasoning_tokens": 0}},
-                             error={"code": "server_error", "message": "boom"})
+    failed = response_object(
+        status="failed",
+        usage={**RESPONSES_USAGE, "output_tokens": 0, "output_tokens_details": {"reasoning_tokens": 0}},
+        error={"code": "server_error", "message": "boom"},
+    )
     server.stream("/responses", sse(response_events(failed), named=True, done=False))
     list(server.client().responses.create(model="gpt-5", input="x", stream=True))
     attributes = telemetry.span().attributes
@@ -236,6 +261,7 @@ def test_responses_failed_event(instrument, telemetry) -> None:
     assert attributes["gen_ai.usage.input_tokens"] == 3000
 
 
+@requires("responses")
 def test_responses_parse(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -245,23 +271,40 @@ def test_responses_parse(instrument, telemetry) -> None:
     assert telemetry.span().attributes["gen_ai.usage.output_tokens"] == 900
 
 
+@requires("responses")
 def test_responses_compact_is_billed(instrument, telemetry) -> None:
     instrument()
     server = Server()
-    server.json("/responses/compact", {"id": "cmp_1", "object": "response.compaction", "created_at": 1,
-                                       "output": [], "usage": RESPONSES_USAGE, "context_compression": "enabled"})
+    server.json(
+        "/responses/compact",
+        {
+            "id": "cmp_1",
+            "object": "response.compaction",
+            "created_at": 1,
+            "output": [],
+            "usage": RESPONSES_USAGE,
+            "context_compression": "enabled",
+        },
+    )
     server.client().responses.compact(model="gpt-5", input="long history")
     attributes = telemetry.span().attributes
     assert attributes["gen_ai.conversation.compacted"] is True
     assert attributes["gen_ai.usage.input_tokens"] == 3000
 
 
+@requires("dimensions")
 def test_embeddings(instrument, telemetry) -> None:
     instrument()
     server = Server()
-    server.json("/embeddings", {"object": "list", "model": "text-embedding-3-small",
-                                "data": [{"object": "embedding", "index": 0, "embedding": [0.1] * 256}],
-                                "usage": {"prompt_tokens": 9, "total_tokens": 9}})
+    server.json(
+        "/embeddings",
+        {
+            "object": "list",
+            "model": "text-embedding-3-small",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1] * 256}],
+            "usage": {"prompt_tokens": 9, "total_tokens": 9},
+        },
+    )
     result = server.client().embeddings.create(
         model="text-embedding-3-small", input="hello world", dimensions=256, encoding_format="float"
     )
@@ -278,24 +321,37 @@ def test_embeddings(instrument, telemetry) -> None:
     assert [(p.attributes["gen_ai.token.type"], p.sum) for p in usage] == [("input", 9)]
 
 
+@requires("stream_options")
 def test_legacy_completions(instrument, telemetry) -> None:
     instrument()
     server = Server()
     usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
-    server.json("/completions", {"id": "cmpl-1", "object": "text_completion", "created": 1,
-                                 "model": "gpt-3.5-turbo-instruct",
-                                 "choices": [{"index": 0, "text": "done", "finish_reason": "length",
-                                              "logprobs": None}], "usage": usage})
+    server.json(
+        "/completions",
+        {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "created": 1,
+            "model": "gpt-3.5-turbo-instruct",
+            "choices": [{"index": 0, "text": "done", "finish_reason": "length", "logprobs": None}],
+            "usage": usage,
+        },
+    )
     client = server.client()
     client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say", max_tokens=7)
     chunk = {"id": "cmpl-2", "object": "text_completion", "created": 1, "model": "gpt-3.5-turbo-instruct"}
-    events = [{**chunk, "choices": [{"index": 0, "text": t, "finish_reason": None, "logprobs": None}]}
-              for t in ("a", "b")]
+    events = [
+        {**chunk, "choices": [{"index": 0, "text": t, "finish_reason": None, "logprobs": None}]}
+        for t in ("a", "b")
+    ]
     events.append({**chunk, "choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}]})
     events.append({**chunk, "choices": [], "usage": usage})
     server.stream("/completions", sse(events))
-    list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say", stream=True,
-                                   stream_options={"include_usage": True}))
+    list(
+        client.completions.create(
+            model="gpt-3.5-turbo-instruct", prompt="Say", stream=True, stream_options={"include_usage": True}
+        )
+    )
     first, second = telemetry.spans()
     assert first.name == "text_completion gpt-3.5-turbo-instruct"
     assert first.attributes["gen_ai.response.finish_reasons"] == ("length",)
@@ -312,6 +368,7 @@ def test_untraced_endpoints_make_no_span(instrument, telemetry) -> None:
     assert telemetry.spans() == []
 
 
+@requires("chat_parse")
 def test_beta_namespace_is_the_same_call(instrument, telemetry) -> None:
     instrument()
     server = Server()
@@ -322,3 +379,31 @@ def test_beta_namespace_is_the_same_call(instrument, telemetry) -> None:
     target.parse(model="o4-mini", messages=MESSAGES)
     assert telemetry.span().status.status_code is StatusCode.UNSET
     assert len(telemetry.spans()) == 1
+
+
+@requires("responses")
+def test_responses_time_to_first_chunk_waits_for_output(instrument, telemetry) -> None:
+    """response.created arrives before any output; the first chunk is the first delta."""
+    import time
+
+    from openai_fakes import HTTP
+
+    instrument()
+    events = response_events(response_object())
+    opening, rest = sse(events[:3], named=True, done=False), sse(events[3:], named=True, done=False)
+
+    def body():
+        yield opening
+        time.sleep(0.25)
+        yield rest
+
+    server = Server()
+    server.routes["/responses"] = lambda request: HTTP.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body()
+    )
+    list(server.client().responses.create(model="gpt-5", input="x", stream=True))
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.response.time_to_first_chunk"] >= 0.25
+    assert attributes["tokenomics.stream.chunk_count"] == 9
+    (per_chunk,) = telemetry.metrics()["gen_ai.client.operation.time_per_output_chunk"]
+    assert per_chunk.count == 1 and per_chunk.sum < 0.25  # between the two deltas only

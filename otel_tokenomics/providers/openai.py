@@ -26,7 +26,7 @@ from otel_tokenomics.call import InferenceCall, Route
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, count, optional_count
+from otel_tokenomics.usage import Usage, count, field, optional_count
 
 # -- request attributes -----------------------------------------------------------------
 
@@ -123,45 +123,45 @@ def read_embeddings_request(body: Mapping[str, Any], attributes: dict[str, Any])
 
 def completion_usage(usage: Any) -> Usage:
     """``CompletionUsage`` of chat/completions and legacy completions."""
-    prompt = getattr(usage, "prompt_tokens_details", None)
-    completion = getattr(usage, "completion_tokens_details", None)
+    prompt = field(usage, "prompt_tokens_details")
+    completion = field(usage, "completion_tokens_details")
     return Usage(
-        count(getattr(usage, "prompt_tokens", None)),
-        count(getattr(usage, "completion_tokens", None)),
-        cache_read_tokens=count(getattr(prompt, "cached_tokens", None)),
-        cache_write_tokens=count(getattr(prompt, "cache_write_tokens", None)),
-        reasoning_tokens=count(getattr(completion, "reasoning_tokens", None)),
-        text_input_tokens=optional_count(getattr(prompt, "text_tokens", None)),
-        image_input_tokens=optional_count(getattr(prompt, "image_tokens", None)),
-        audio_input_tokens=optional_count(getattr(prompt, "audio_tokens", None)),
-        text_output_tokens=optional_count(getattr(completion, "text_tokens", None)),
-        audio_output_tokens=optional_count(getattr(completion, "audio_tokens", None)),
+        count(field(usage, "prompt_tokens")),
+        count(field(usage, "completion_tokens")),
+        cache_read_tokens=count(field(prompt, "cached_tokens")),
+        cache_write_tokens=count(field(prompt, "cache_write_tokens")),
+        reasoning_tokens=count(field(completion, "reasoning_tokens")),
+        text_input_tokens=optional_count(field(prompt, "text_tokens")),
+        image_input_tokens=optional_count(field(prompt, "image_tokens")),
+        audio_input_tokens=optional_count(field(prompt, "audio_tokens")),
+        text_output_tokens=optional_count(field(completion, "text_tokens")),
+        audio_output_tokens=optional_count(field(completion, "audio_tokens")),
     )
 
 
 def responses_usage(usage: Any) -> Usage:
     """``ResponseUsage`` of the Responses API."""
-    input_details = getattr(usage, "input_tokens_details", None)
-    output_details = getattr(usage, "output_tokens_details", None)
-    ttl = getattr(input_details, "cache_write_tokens_details", None)
+    input_details = field(usage, "input_tokens_details")
+    output_details = field(usage, "output_tokens_details")
+    ttl = field(input_details, "cache_write_tokens_details")
     by_ttl = None
     if ttl is not None:
         by_ttl = {
-            "30m": count(getattr(ttl, "ttl_30m_tokens", None)),
-            "12h": count(getattr(ttl, "ttl_12h_tokens", None)),
+            "30m": count(field(ttl, "ttl_30m_tokens")),
+            "12h": count(field(ttl, "ttl_12h_tokens")),
         }
     return Usage(
-        count(getattr(usage, "input_tokens", None)),
-        count(getattr(usage, "output_tokens", None)),
-        cache_read_tokens=count(getattr(input_details, "cached_tokens", None)),
-        cache_write_tokens=count(getattr(input_details, "cache_write_tokens", None)),
+        count(field(usage, "input_tokens")),
+        count(field(usage, "output_tokens")),
+        cache_read_tokens=count(field(input_details, "cached_tokens")),
+        cache_write_tokens=count(field(input_details, "cache_write_tokens")),
         cache_write_by_ttl=by_ttl,
-        reasoning_tokens=count(getattr(output_details, "reasoning_tokens", None)),
+        reasoning_tokens=count(field(output_details, "reasoning_tokens")),
     )
 
 
 def embeddings_usage(usage: Any) -> Usage:
-    return Usage(count(getattr(usage, "prompt_tokens", None)), 0)
+    return Usage(count(field(usage, "prompt_tokens")), 0)
 
 
 # -- responses --------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def read_chat_response(call: InferenceCall, response: Any) -> None:
 def read_chat_chunk(call: InferenceCall, chunk: Any) -> None:
     if call.response_id is None:
         _read_common(call, chunk)
-    usage = chunk.usage
+    usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
     if usage is not None:
         call.usage = completion_usage(usage)
     for choice in chunk.choices:
@@ -224,14 +224,15 @@ def read_completion_response(call: InferenceCall, response: Any) -> None:
         call.usage = completion_usage(usage)
     if call.capture:
         call.content = [
-            {"role": "assistant", "parts": [{"type": "text", "content": getattr(c, "text", "")}]} for c in choices
+            {"role": "assistant", "parts": [{"type": "text", "content": getattr(c, "text", "")}]}
+            for c in choices
         ]
 
 
 def read_completion_chunk(call: InferenceCall, chunk: Any) -> None:
     if call.response_id is None:
         _read_common(call, chunk)
-    usage = chunk.usage
+    usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
     if usage is not None:
         call.usage = completion_usage(usage)
     for choice in chunk.choices:
@@ -295,6 +296,13 @@ def read_compaction_response(call: InferenceCall, response: Any) -> None:
         call.usage = responses_usage(usage)
 
 
+def is_responses_output_event(event: Any) -> bool:
+    """Output of the Responses API streams as ``*.delta`` events (text, refusal,
+    reasoning, tool arguments, audio); the rest is bookkeeping."""
+    event_type = getattr(event, "type", None)
+    return isinstance(event_type, str) and event_type.endswith(".delta")
+
+
 def read_embeddings_response(call: InferenceCall, response: Any) -> None:
     model = getattr(response, "model", None)
     if isinstance(model, str):
@@ -332,8 +340,12 @@ def _text_parts(content: Any) -> list[dict[str, Any]]:
             elif kind == "input_audio":
                 audio = part.get("input_audio") or {}
                 parts.append(
-                    {"type": "blob", "modality": "audio", "mime_type": f"audio/{audio.get('format', '')}",
-                     "content": audio.get("data")}
+                    {
+                        "type": "blob",
+                        "modality": "audio",
+                        "mime_type": f"audio/{audio.get('format', '')}",
+                        "content": audio.get("data"),
+                    }
                 )
             elif kind in ("file", "input_file"):
                 parts.append({"type": "file", "file": part.get("file") or part.get("file_id")})
@@ -371,13 +383,24 @@ def chat_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
         role = message.get("role")
         parts = _text_parts(message.get("content"))
         if role == "tool":
-            parts = [{"type": "tool_call_response", "id": message.get("tool_call_id"),
-                      "response": message.get("content")}]
+            parts = [
+                {
+                    "type": "tool_call_response",
+                    "id": message.get("tool_call_id"),
+                    "response": message.get("content"),
+                }
+            ]
         for tool_call in message.get("tool_calls") or ():
             if isinstance(tool_call, Mapping):
                 function = tool_call.get("function") or {}
-                parts.append({"type": "tool_call", "id": tool_call.get("id"), "name": function.get("name"),
-                              "arguments": function.get("arguments")})
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": tool_call.get("id"),
+                        "name": function.get("name"),
+                        "arguments": function.get("arguments"),
+                    }
+                )
         entry: dict[str, Any] = {"role": role, "parts": parts}
         if message.get("name"):
             entry["name"] = message["name"]
@@ -406,12 +429,32 @@ def responses_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
             if kind == "message" or "role" in item:
                 messages.append({"role": item.get("role"), "parts": _text_parts(item.get("content"))})
             elif kind == "function_call_output":
-                messages.append({"role": "tool", "parts": [
-                    {"type": "tool_call_response", "id": item.get("call_id"), "response": item.get("output")}]})
+                messages.append(
+                    {
+                        "role": "tool",
+                        "parts": [
+                            {
+                                "type": "tool_call_response",
+                                "id": item.get("call_id"),
+                                "response": item.get("output"),
+                            }
+                        ],
+                    }
+                )
             elif kind == "function_call":
-                messages.append({"role": "assistant", "parts": [
-                    {"type": "tool_call", "id": item.get("call_id"), "name": item.get("name"),
-                     "arguments": item.get("arguments")}]})
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "parts": [
+                            {
+                                "type": "tool_call",
+                                "id": item.get("call_id"),
+                                "name": item.get("name"),
+                                "arguments": item.get("arguments"),
+                            }
+                        ],
+                    }
+                )
     content[sc.GEN_AI_INPUT_MESSAGES] = messages
     tools = _tool_definitions(body.get("tools"))
     if tools:
@@ -422,7 +465,11 @@ def responses_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
 def completions_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
     prompt = body.get("prompt")
     prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)]
-    return {sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts]}
+    return {
+        sc.GEN_AI_INPUT_MESSAGES: [
+            {"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts
+        ]
+    }
 
 
 def _chat_output_message(choice: Any) -> dict[str, Any]:
@@ -436,8 +483,14 @@ def _chat_output_message(choice: Any) -> dict[str, Any]:
         parts.append({"type": "text", "content": refusal})
     for tool_call in getattr(message, "tool_calls", None) or ():
         function = getattr(tool_call, "function", None)
-        parts.append({"type": "tool_call", "id": getattr(tool_call, "id", None),
-                      "name": getattr(function, "name", None), "arguments": getattr(function, "arguments", None)})
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": getattr(tool_call, "id", None),
+                "name": getattr(function, "name", None),
+                "arguments": getattr(function, "arguments", None),
+            }
+        )
     entry: dict[str, Any] = {"role": getattr(message, "role", "assistant") or "assistant", "parts": parts}
     reason = getattr(choice, "finish_reason", None)
     if reason:
@@ -455,8 +508,14 @@ def _responses_output_message(output: Any) -> dict[str, Any]:
                 if text:
                     parts.append({"type": "text", "content": text})
         elif kind == "function_call":
-            parts.append({"type": "tool_call", "id": getattr(item, "call_id", None),
-                          "name": getattr(item, "name", None), "arguments": getattr(item, "arguments", None)})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": getattr(item, "call_id", None),
+                    "name": getattr(item, "name", None),
+                    "arguments": getattr(item, "arguments", None),
+                }
+            )
         elif kind == "reasoning":
             for summary in getattr(item, "summary", None) or ():
                 parts.append({"type": "reasoning", "content": getattr(summary, "text", "")})
@@ -507,8 +566,14 @@ class _StreamedOutput:
                 parts.append({"type": "text", "content": "".join(choice["text"])})
             for position in sorted(choice["tools"]):
                 tool = choice["tools"][position]
-                parts.append({"type": "tool_call", "id": tool["id"], "name": tool["name"],
-                              "arguments": "".join(tool["arguments"])})
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": tool["id"],
+                        "name": tool["name"],
+                        "arguments": "".join(tool["arguments"]),
+                    }
+                )
             entry: dict[str, Any] = {"role": "assistant", "parts": parts}
             if finish_reasons and index in finish_reasons:
                 entry["finish_reason"] = finish_reasons[index]
@@ -541,6 +606,7 @@ ROUTES: dict[str, Route] = {
         read_responses_event,
         attributes={sc.OPENAI_API_TYPE: "responses"},
         read_input_content=responses_input_content,
+        is_output_chunk=is_responses_output_event,
     ),
     "/responses/compact": Route(
         "chat",
