@@ -47,8 +47,12 @@ _FEATURES: dict[str, Callable[[], bool]] = {
     "max_completion_tokens": lambda: "max_completion_tokens" in _create_parameters(),
     "modalities": lambda: "modalities" in _create_parameters(),
     "tools": lambda: "tools" in _create_parameters(),
-    "dimensions": lambda: "dimensions"
-    in inspect.signature(importlib.import_module("openai.resources.embeddings").Embeddings.create).parameters,
+    "dimensions": lambda: (
+        "dimensions"
+        in inspect.signature(
+            importlib.import_module("openai.resources.embeddings").Embeddings.create
+        ).parameters
+    ),
     "chat_stream_helper": lambda: _has_chat_method("stream"),
     "stream_close": lambda: hasattr(openai.Stream, "close") and hasattr(openai.Stream, "__enter__"),
     "responses": lambda: importlib.util.find_spec("openai.resources.responses") is not None,
