@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.cost import cost_attributes
@@ -334,6 +334,3 @@ def _modality_attributes(attributes: dict[str, Any], usage: Usage) -> None:
         # modality says nothing and costs an attribute on every span.
         if value:
             attributes[key] = value
-
-
-SPAN_KIND_CLIENT = SpanKind.CLIENT

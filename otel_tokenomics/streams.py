@@ -44,10 +44,7 @@ def follow_stream(stream: Any, call: InferenceCall) -> bool:
         return False
 
 
-def is_followed(stream: Any) -> bool:
-    return type(stream) in _traced_classes
-
-
+# The subclasses we made, so a stream followed twice is not subclassed twice.
 _traced_classes: set[type] = set()
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.metrics import get_meter
+from opentelemetry.trace import SpanKind
 
 from otel_tokenomics import semconv as sc
-from otel_tokenomics.call import SPAN_KIND_CLIENT, InferenceCall, Route, report_internal_error
+from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.config import Options
 from otel_tokenomics.metrics import Metrics
 from otel_tokenomics.version import __version__
@@ -57,7 +58,7 @@ class Telemetry:
                 attributes[sc.SERVER_PORT] = server_port
         span = self.tracer.start_span(
             f"{operation} {request_model}" if request_model else operation,
-            kind=SPAN_KIND_CLIENT,
+            kind=SpanKind.CLIENT,
             attributes=attributes,
         )
         call = InferenceCall(self, route, span, provider, request_model, server_address, server_port, stream)
