@@ -23,7 +23,8 @@ APP = textwrap.dedent(
 
     server = Server()
     server.json("/chat/completions", chat_completion())
-    result = server.client().chat.completions.create(model="o4-mini", messages=[{{"role": "user", "content": "hi"}}])
+    messages = [{{"role": "user", "content": "hi"}}]
+    result = server.client().chat.completions.create(model="o4-mini", messages=messages)
     print("ANSWER", result.choices[0].message.content)
     """
 )
