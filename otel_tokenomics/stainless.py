@@ -24,6 +24,7 @@ What comes back decides how the call ends:
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,9 +33,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 
-from otel_tokenomics.call import IN_CALL, InferenceCall, Route, report_internal_error
+from otel_tokenomics.call import IN_CALL, OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import default_port, provider_for_host
-from otel_tokenomics.streams import follow_stream
+from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream
 from otel_tokenomics.telemetry import Telemetry
 
 _ENDPOINT_CACHE = "_tokenomics_endpoint"
@@ -55,10 +56,19 @@ def _optional(module: str, name: str) -> Any:
 class StainlessInstrumentation:
     """Wraps one Stainless SDK package (e.g. ``"openai"``) with the adapter's routes."""
 
-    def __init__(self, package: str, routes: Mapping[str, Route], telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        package: str,
+        routes: Mapping[str, Route],
+        telemetry: Telemetry,
+        helper_streams: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.package = package
         self.routes = dict(routes)
         self.telemetry = telemetry
+        # (module, class) of the SDK's helper streams that hold a raw stream in
+        # ``_raw_stream`` and close the HTTP response, not the raw stream, on close().
+        self.helper_streams = helper_streams
         self._patched: list[tuple[type, str]] = []
 
     # -- patching ------------------------------------------------------------------------
@@ -95,6 +105,14 @@ class StainlessInstrumentation:
         ):
             if owner is not None and callable(getattr(owner, name, None)):
                 self._wrap(owner, name, wrapper)
+        for module, class_name in self.helper_streams:
+            helper = _optional(module, class_name)
+            close = getattr(helper, "close", None)
+            if close is not None:
+                wrapper = (
+                    self._async_helper_close if inspect.iscoroutinefunction(close) else self._helper_close
+                )
+                self._wrap(helper, "close", wrapper)
 
     def unpatch(self) -> None:
         for owner, name in reversed(self._patched):
@@ -270,3 +288,28 @@ class StainlessInstrumentation:
             return await wrapped(*args, **kwargs)
         finally:
             call.end()
+
+    # -- helper streams (chat.completions.stream(), responses.stream()) --------------------------
+
+    @staticmethod
+    def _end_raw_stream(helper: Any) -> None:
+        raw = getattr(helper, "_raw_stream", None)
+        call = getattr(raw, "__dict__", {}).get(CALL_ATTRIBUTE)
+        if call is not None:
+            call.end_stream(OUTCOME_CLOSED_EARLY)
+
+    def _helper_close(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            self._end_raw_stream(instance)
+
+    async def _async_helper_close(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            self._end_raw_stream(instance)

@@ -407,3 +407,31 @@ def test_responses_time_to_first_chunk_waits_for_output(instrument, telemetry) -
     assert attributes["tokenomics.stream.chunk_count"] == 9
     (per_chunk,) = telemetry.metrics()["gen_ai.client.operation.time_per_output_chunk"]
     assert per_chunk.count == 1 and per_chunk.sum < 0.25  # between the two deltas only
+
+
+@requires("chat_stream_helper", "stream_close")
+def test_stream_helper_left_early_ends_at_exit(instrument, telemetry) -> None:
+    instrument()
+    server = Server()
+    server.stream("/chat/completions", sse(chat_chunks(usage=CHAT_USAGE)))
+    with server.client().chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        for _event in stream:
+            break
+        assert telemetry.spans() == []
+    span = telemetry.span()  # ended by the helper's exit, not by the garbage collector
+    assert span.attributes["tokenomics.stream.outcome"] == "closed_early"
+
+
+@requires("responses")
+def test_async_responses_helper_left_early(instrument, telemetry) -> None:
+    instrument()
+    server = Server()
+    server.stream("/responses", sse(response_events(response_object()), named=True, done=False))
+
+    async def main() -> None:
+        async with server.async_client().responses.stream(model="gpt-5", input="x") as stream:
+            async for _event in stream:
+                break
+
+    asyncio.run(main())
+    assert telemetry.span().attributes["tokenomics.stream.outcome"] == "closed_early"

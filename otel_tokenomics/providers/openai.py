@@ -626,6 +626,15 @@ ROUTES: dict[str, Route] = {
 }
 
 
+# The .stream() helpers close the HTTP response, not the raw stream, when left early.
+HELPER_STREAMS = (
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStream"),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream"),
+    ("openai.lib.streaming.responses._responses", "ResponseStream"),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStream"),
+)
+
+
 class OpenAIInstrumentor(TokenomicsInstrumentor):
     """Traces every call of the official ``openai`` SDK (and OpenAI-compatible endpoints)."""
 
@@ -633,4 +642,4 @@ class OpenAIInstrumentor(TokenomicsInstrumentor):
     requirement = "openai >= 1.0.0"
 
     def make_patcher(self, telemetry: Telemetry) -> StainlessInstrumentation:
-        return StainlessInstrumentation("openai", ROUTES, telemetry)
+        return StainlessInstrumentation("openai", ROUTES, telemetry, HELPER_STREAMS)
