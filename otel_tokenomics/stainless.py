@@ -53,6 +53,13 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
+def _end_pending(response: Any) -> None:
+    """A with_streaming_response answer closed before parse(): end without usage."""
+    call = response.__dict__.pop(_PENDING_CALL, None)
+    if call is not None:
+        call.end()
+
+
 class StainlessInstrumentation:
     """Wraps one Stainless SDK package (e.g. ``"openai"``) with the adapter's routes."""
 
@@ -87,24 +94,22 @@ class StainlessInstrumentation:
         self._legacy_response = _optional(f"{package}._legacy_response", "LegacyAPIResponse")
         api_response = _optional(f"{package}._response", "APIResponse")
         async_api_response = _optional(f"{package}._response", "AsyncAPIResponse")
-        self._deferred_types = tuple(cls for cls in (api_response, async_api_response) if cls is not None)
-        if self._legacy_response is None and api_response is not None:
+        # with_streaming_response answers are swapped to a subclass that reports
+        # to the call when parsed or closed: nothing is hooked for the SDK's own,
+        # internal parse() of every ordinary call.
+        self._deferred: dict[type, type] = {}
+        if self._legacy_response is None:
             # Before with_streaming_response existed (openai < 1.5), APIResponse was the
             # raw response: body read, parse cached. Treat it like LegacyAPIResponse.
             self._legacy_response = api_response
-            self._deferred_types = ()
+        else:
+            for cls in (api_response, async_api_response):
+                if cls is not None and callable(getattr(cls, "parse", None)):
+                    self._deferred[cls] = self._deferred_subclass(cls)
+        self._deferred_types = tuple(self._deferred)
 
         self._wrap(base.SyncAPIClient, "request", self._sync_request)
         self._wrap(base.AsyncAPIClient, "request", self._async_request)
-        # Older SDK releases lack some of these; what is missing is simply not hooked.
-        for owner, name, wrapper in (
-            (api_response, "parse", self._sync_parse),
-            (api_response, "close", self._sync_close),
-            (async_api_response, "parse", self._async_parse),
-            (async_api_response, "close", self._async_close),
-        ):
-            if owner is not None and callable(getattr(owner, name, None)):
-                self._wrap(owner, name, wrapper)
         for module, class_name in self.helper_streams:
             helper = _optional(module, class_name)
             close = getattr(helper, "close", None)
@@ -135,7 +140,7 @@ class StainlessInstrumentation:
         if method != "post" and method.lower() != "post":
             return None
         body = options.json_data  # type: ignore[union-attr]
-        if not isinstance(body, Mapping):
+        if type(body) is not dict and not isinstance(body, Mapping):
             body = {}
         model = body.get("model")
         provider, address, port = self._endpoint(client)
@@ -223,6 +228,7 @@ class StainlessInstrumentation:
                 self._adopt(call, result.parse())
             elif isinstance(result, self._deferred_types):
                 result.__dict__[_PENDING_CALL] = call
+                result.__class__ = self._deferred[type(result)]
             else:
                 call.finish(result)
         except Exception:
@@ -231,34 +237,65 @@ class StainlessInstrumentation:
 
     # -- with_streaming_response: the body is read when the user parses ----------------------
 
-    def _sync_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = instance.__dict__.pop(_PENDING_CALL, None)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        try:
-            parsed = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.fail(error)
-            raise
-        self._adopt_parsed(call, parsed, kwargs)
-        return parsed
+    def _deferred_subclass(self, cls: type) -> type:
+        """A subclass of the SDK's response class whose parse()/close() end the call."""
+        base_parse = cls.parse  # type: ignore[attr-defined]
+        base_close = getattr(cls, "close", None)
+        adopt_parsed = self._adopt_parsed
+        namespace: dict[str, Any] = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+        }
+        if inspect.iscoroutinefunction(base_parse):
 
-    def _async_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = instance.__dict__.pop(_PENDING_CALL, None)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        return self._async_parse_inner(call, wrapped, args, kwargs)
+            async def parse_async(response: Any, *args: Any, **kwargs: Any) -> Any:
+                call = response.__dict__.pop(_PENDING_CALL, None)
+                if call is None:
+                    return await base_parse(response, *args, **kwargs)
+                try:
+                    parsed = await base_parse(response, *args, **kwargs)
+                except BaseException as error:
+                    call.fail(error)
+                    raise
+                adopt_parsed(call, parsed, kwargs)
+                return parsed
 
-    async def _async_parse_inner(
-        self, call: InferenceCall, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            parsed = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.fail(error)
-            raise
-        self._adopt_parsed(call, parsed, kwargs)
-        return parsed
+            namespace["parse"] = parse_async
+        else:
+
+            def parse(response: Any, *args: Any, **kwargs: Any) -> Any:
+                call = response.__dict__.pop(_PENDING_CALL, None)
+                if call is None:
+                    return base_parse(response, *args, **kwargs)
+                try:
+                    parsed = base_parse(response, *args, **kwargs)
+                except BaseException as error:
+                    call.fail(error)
+                    raise
+                adopt_parsed(call, parsed, kwargs)
+                return parsed
+
+            namespace["parse"] = parse
+        if base_close is not None and inspect.iscoroutinefunction(base_close):
+
+            async def close_async(response: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await base_close(response, *args, **kwargs)
+                finally:
+                    _end_pending(response)
+
+            namespace["close"] = close_async
+        elif base_close is not None:
+
+            def close(response: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return base_close(response, *args, **kwargs)
+                finally:
+                    _end_pending(response)
+
+            namespace["close"] = close
+        return type(cls.__name__, (cls,), namespace)
 
     def _adopt_parsed(self, call: InferenceCall, parsed: Any, kwargs: dict[str, Any]) -> None:
         if kwargs.get("to") is not None and not isinstance(parsed, self._stream_types):
@@ -266,28 +303,6 @@ class StainlessInstrumentation:
             call.end()
         else:
             self._adopt(call, parsed)
-
-    def _sync_close(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = instance.__dict__.pop(_PENDING_CALL, None)
-        try:
-            return wrapped(*args, **kwargs)
-        finally:
-            if call is not None:
-                call.end()
-
-    def _async_close(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = instance.__dict__.pop(_PENDING_CALL, None)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        return self._async_close_inner(call, wrapped, args, kwargs)
-
-    async def _async_close_inner(
-        self, call: InferenceCall, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            return await wrapped(*args, **kwargs)
-        finally:
-            call.end()
 
     # -- helper streams (chat.completions.stream(), responses.stream()) --------------------------
 
