@@ -14,6 +14,7 @@ from opentelemetry.metrics import Meter
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.config import Options
+from otel_tokenomics.usage import Usage
 
 if TYPE_CHECKING:
     from otel_tokenomics.call import InferenceCall
@@ -49,6 +50,7 @@ class Metrics:
     def __init__(self, meter: Meter, options: Options) -> None:
         self.legacy = options.legacy_metrics
         self.latest = options.latest_metrics
+        self._cache: dict[tuple[Any, ...], _Series] = {}
         if self.legacy:
             self.operation_duration = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS
@@ -95,33 +97,18 @@ class Metrics:
             )
 
     def record(self, call: InferenceCall, duration: float, error_type: str | None) -> None:
-        attributes: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: call.operation,
-            sc.GEN_AI_PROVIDER_NAME: call.provider,
-        }
-        if call.request_model:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = call.request_model
-        if call.response_model:
-            attributes[sc.GEN_AI_RESPONSE_MODEL] = call.response_model
-        if call.server_address:
-            attributes[sc.SERVER_ADDRESS] = call.server_address
-            attributes[sc.SERVER_PORT] = call.server_port
-        # Token metrics carry no error.type; the duration ones do.
-        timed = attributes
-        if error_type is not None:
-            timed = dict(attributes)
-            timed[sc.ERROR_TYPE] = error_type
+        series = self._series(call, error_type)
+        attributes = series.attributes
+        timed = series.timed
         usage = call.usage
         ttfc = call.time_to_first_chunk
         tpoc = call.time_per_output_chunk
         if self.legacy:
             self.operation_duration.record(duration, timed)
             if usage is not None:
-                self.token_usage.record(usage.input_tokens, {**attributes, sc.GEN_AI_TOKEN_TYPE: "input"})
+                self.token_usage.record(usage.input_tokens, series.with_token_type("input"))
                 if call.operation != EMBEDDINGS:
-                    self.token_usage.record(
-                        usage.output_tokens, {**attributes, sc.GEN_AI_TOKEN_TYPE: "output"}
-                    )
+                    self.token_usage.record(usage.output_tokens, series.with_token_type("output"))
             if ttfc is not None:
                 self.ttfc.record(ttfc, attributes)
             if tpoc is not None:
@@ -137,38 +124,107 @@ class Metrics:
                 self.inference_ttfc.record(ttfc, attributes)
             if tpoc is not None:
                 self.inference_tpoc.record(tpoc, attributes)
-            self._record_usage_counters(call, attributes)
+            self._record_usage_counters(usage, series)
             if usage is not None:
                 self.operation_input.record(usage.input_tokens, timed)
                 self.operation_output.record(usage.output_tokens, timed)
 
-    def _record_usage_counters(self, call: InferenceCall, attributes: dict[str, Any]) -> None:
-        usage = call.usage
+    def _series(self, call: InferenceCall, error_type: str | None) -> _Series:
+        """The attribute sets of the call's series, built once per combination.
+
+        Calls repeat the same few combinations; building (and letting the SDK
+        hash) fresh dicts for each would be most of the cost of recording.
+        """
+        key = (
+            call.operation,
+            call.provider,
+            call.request_model,
+            call.response_model,
+            call.server_address,
+            call.server_port,
+            error_type,
+        )
+        series = self._cache.get(key)
+        if series is None:
+            if len(self._cache) >= _MAX_CACHED_SERIES:
+                self._cache.clear()
+            series = self._cache[key] = _Series(*key)
+        return series
+
+    def _record_usage_counters(self, usage: Usage | None, series: _Series) -> None:
         if usage is None:
             # The conventions ask for a 0 of unknown modality so that failed and
             # usage-less calls still show up in the counters' series.
-            unknown = {**attributes, sc.GEN_AI_TOKEN_MODALITY: "unknown"}
+            unknown = series.with_modality("unknown")
             self.usage_input.add(0, unknown)
             self.usage_output.add(0, unknown)
             return
         for modality, tokens in _split_by_modality(
             usage.input_tokens, usage.text_input_tokens, usage.image_input_tokens, usage.audio_input_tokens
         ):
-            self.usage_input.add(tokens, {**attributes, sc.GEN_AI_TOKEN_MODALITY: modality})
+            self.usage_input.add(tokens, series.with_modality(modality))
         for modality, tokens in _split_by_modality(
             usage.output_tokens,
             usage.text_output_tokens,
             usage.image_output_tokens,
             usage.audio_output_tokens,
         ):
-            self.usage_output.add(tokens, {**attributes, sc.GEN_AI_TOKEN_MODALITY: modality})
-        text = {**attributes, sc.GEN_AI_TOKEN_MODALITY: "text"}
+            self.usage_output.add(tokens, series.with_modality(modality))
+        text = series.with_modality("text")
         if usage.cache_read_tokens:
             self.usage_cache_read.add(usage.cache_read_tokens, text)
         if usage.cache_write_tokens:
             self.usage_cache_write.add(usage.cache_write_tokens, text)
         if usage.reasoning_tokens:
             self.usage_reasoning.add(usage.reasoning_tokens, text)
+
+
+# More distinct (model, endpoint, error) combinations than this means something
+# unusual (a model id per request?); start over rather than grow without bound.
+_MAX_CACHED_SERIES = 1024
+
+
+class _Series:
+    """Metric attribute dicts of one combination; never mutated once built."""
+
+    __slots__ = ("_by_modality", "_by_token_type", "attributes", "timed")
+
+    def __init__(
+        self,
+        operation: str,
+        provider: str,
+        request_model: str | None,
+        response_model: str | None,
+        server_address: str | None,
+        server_port: int | None,
+        error_type: str | None,
+    ) -> None:
+        attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation, sc.GEN_AI_PROVIDER_NAME: provider}
+        if request_model:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = request_model
+        if response_model:
+            attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        if server_address:
+            attributes[sc.SERVER_ADDRESS] = server_address
+            if server_port is not None:
+                attributes[sc.SERVER_PORT] = server_port
+        self.attributes = attributes
+        # Token metrics carry no error.type; the duration ones do.
+        self.timed = attributes if error_type is None else {**attributes, sc.ERROR_TYPE: error_type}
+        self._by_token_type: dict[str, dict[str, Any]] = {}
+        self._by_modality: dict[str, dict[str, Any]] = {}
+
+    def with_token_type(self, token_type: str) -> dict[str, Any]:
+        found = self._by_token_type.get(token_type)
+        if found is None:
+            found = self._by_token_type[token_type] = {**self.attributes, sc.GEN_AI_TOKEN_TYPE: token_type}
+        return found
+
+    def with_modality(self, modality: str) -> dict[str, Any]:
+        found = self._by_modality.get(modality)
+        if found is None:
+            found = self._by_modality[modality] = {**self.attributes, sc.GEN_AI_TOKEN_MODALITY: modality}
+        return found
 
 
 def _split_by_modality(

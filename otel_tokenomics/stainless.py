@@ -110,16 +110,31 @@ class StainlessInstrumentation:
 
         self._wrap(base.SyncAPIClient, "request", self._sync_request)
         self._wrap(base.AsyncAPIClient, "request", self._async_request)
-        for module, class_name in self.helper_streams:
-            helper = _optional(module, class_name)
-            close = getattr(helper, "close", None)
-            if close is not None:
-                wrapper = (
-                    self._async_helper_close if inspect.iscoroutinefunction(close) else self._helper_close
-                )
-                self._wrap(helper, "close", wrapper)
+        # The helper modules are heavy and imported by the SDK only on first use of
+        # .stream(): hook them when (if ever) they are imported, not now.
+        self._active = True
+        for module in {module for module, _ in self.helper_streams}:
+            wrapt.register_post_import_hook(self._patch_helpers, module)
+
+    def _patch_helpers(self, module: Any) -> None:
+        if not self._active:  # imported after uninstrument(); the hook cannot be removed
+            return
+        try:
+            for module_name, class_name in self.helper_streams:
+                if module_name != module.__name__:
+                    continue
+                helper = getattr(module, class_name, None)
+                close = getattr(helper, "close", None)
+                if close is not None and not isinstance(close, wrapt.FunctionWrapper):
+                    wrapper = (
+                        self._async_helper_close if inspect.iscoroutinefunction(close) else self._helper_close
+                    )
+                    self._wrap(helper, "close", wrapper)  # type: ignore[arg-type]
+        except Exception:
+            report_internal_error("hooking the SDK's stream helpers")
 
     def unpatch(self) -> None:
+        self._active = False
         for owner, name in reversed(self._patched):
             unwrap(owner, name)
         self._patched.clear()

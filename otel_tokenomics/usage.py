@@ -13,7 +13,6 @@ semantic conventions' ones, whatever the provider reported:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 # Where a count came from; the values of the tokenomics.usage.source attribute.
@@ -97,6 +96,8 @@ def count(value: Any) -> int:
     Providers and proxies send None, floats (Cohere) and, when broken, strings or
     negatives; none of that may raise or poison a sum.
     """
+    if type(value) is int:
+        return value if value > 0 else 0
     if value is None or value is True or value is False:
         return 0
     if isinstance(value, int):
@@ -106,22 +107,21 @@ def count(value: Any) -> int:
     return 0
 
 
-def optional_count(value: Any) -> int | None:
-    """Like :func:`count`, but keeps "not reported" apart from 0."""
-    if value is None:
-        return None
-    return count(value)
+class Fields(dict):  # type: ignore[type-arg]
+    """A plain dict read like an SDK model: ``fields.name`` is ``fields.get(name)``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return self.get(name)
 
 
-def field(obj: Any, name: str) -> Any:
-    """``obj.name`` for SDK models, ``obj[name]`` for plain dicts.
+def as_fields(obj: Any) -> Any:
+    """SDK models pass through; dicts become :class:`Fields` so one ``getattr`` reads both.
 
     An SDK older than the API keeps fields it does not model as plain dicts
     (pydantic extras); proxies and ``parse(to=dict)`` give dicts all the way down.
     """
-    if obj is None:
-        return None
-    value = getattr(obj, name, None)
-    if value is None and isinstance(obj, Mapping):
-        value = obj.get(name)
-    return value
+    if isinstance(obj, dict):
+        return Fields(obj)
+    return obj

@@ -18,7 +18,7 @@ Stream usage arrives once, in the last chunk (chat/completions with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
@@ -26,96 +26,148 @@ from otel_tokenomics.call import InferenceCall, Route
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, count, field, optional_count
+from otel_tokenomics.usage import Usage, as_fields, count
 
 # -- request attributes -----------------------------------------------------------------
+#
+# A request body has a handful of top-level keys; walking them against a table of
+# the ones we read costs less than asking the body for every key we know.
+
+_Put = Callable[[Any, dict[str, Any]], None]
 
 
-def _put_number(attributes: dict[str, Any], key: str, value: Any) -> None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        attributes[key] = float(value)
+def _number(key: str) -> _Put:
+    def put(value: Any, attributes: dict[str, Any]) -> None:
+        if type(value) is float or type(value) is int:  # not bool
+            attributes[key] = float(value)
+
+    return put
 
 
-def _put_int(attributes: dict[str, Any], key: str, value: Any) -> None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        attributes[key] = value
+def _integer(key: str, *, overridable: bool = False) -> _Put:
+    def put(value: Any, attributes: dict[str, Any]) -> None:
+        if type(value) is int:
+            if overridable:
+                attributes.setdefault(key, value)
+            else:
+                attributes[key] = value
+
+    return put
 
 
-def _put_str(attributes: dict[str, Any], key: str, value: Any) -> None:
-    if isinstance(value, str) and value:
-        attributes[key] = value
+def _text(key: str) -> _Put:
+    def put(value: Any, attributes: dict[str, Any]) -> None:
+        if type(value) is str and value:
+            attributes[key] = value
+
+    return put
 
 
-def _read_sampling_parameters(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-    get = body.get
-    _put_number(attributes, sc.GEN_AI_REQUEST_TEMPERATURE, get("temperature"))
-    _put_number(attributes, sc.GEN_AI_REQUEST_TOP_P, get("top_p"))
-    _put_number(attributes, sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, get("frequency_penalty"))
-    _put_number(attributes, sc.GEN_AI_REQUEST_PRESENCE_PENALTY, get("presence_penalty"))
-    _put_int(attributes, sc.GEN_AI_REQUEST_SEED, get("seed"))
-    stop = get("stop")
-    if isinstance(stop, str):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    n = get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
-        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    tier = get("service_tier")
-    if isinstance(tier, str) and tier != "auto":
-        attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
+def _stop(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, str):
+        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [value]
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(s, str) for s in value):
+        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(value)
+
+
+def _choice_count(value: Any, attributes: dict[str, Any]) -> None:
+    if type(value) is int and value != 1:
+        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = value
+
+
+def _service_tier(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, str) and value != "auto":
+        attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = value
 
 
 _OUTPUT_TYPES = {"text": "text", "json_object": "json", "json_schema": "json"}
 
 
-def read_chat_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-    _read_sampling_parameters(body, attributes)
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
-    _put_int(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, max_tokens)
-    _put_str(attributes, sc.GEN_AI_REQUEST_REASONING_LEVEL, body.get("reasoning_effort"))
-    response_format = body.get("response_format")
+def _format_output_type(response_format: Any, attributes: dict[str, Any]) -> None:
     if isinstance(response_format, Mapping):
         output_type = _OUTPUT_TYPES.get(response_format.get("type"))  # type: ignore[arg-type]
         if output_type:
-            attributes[sc.GEN_AI_OUTPUT_TYPE] = output_type
-    modalities = body.get("modalities")
-    if isinstance(modalities, (list, tuple)) and "audio" in modalities:
+            attributes.setdefault(sc.GEN_AI_OUTPUT_TYPE, output_type)
+
+
+def _modalities(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, (list, tuple)) and "audio" in value:
         attributes[sc.GEN_AI_OUTPUT_TYPE] = "speech"
 
 
-def read_responses_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-    _read_sampling_parameters(body, attributes)
-    _put_int(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, body.get("max_output_tokens"))
-    reasoning = body.get("reasoning")
-    if isinstance(reasoning, Mapping):
-        _put_str(attributes, sc.GEN_AI_REQUEST_REASONING_LEVEL, reasoning.get("effort"))
-    _put_str(attributes, sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, body.get("previous_response_id"))
-    conversation = body.get("conversation")
-    if isinstance(conversation, Mapping):
-        conversation = conversation.get("id")
-    _put_str(attributes, sc.GEN_AI_CONVERSATION_ID, conversation)
-    text = body.get("text")
-    if isinstance(text, Mapping):
-        text_format = text.get("format")
-        if isinstance(text_format, Mapping):
-            output_type = _OUTPUT_TYPES.get(text_format.get("type"))  # type: ignore[arg-type]
-            if output_type:
-                attributes[sc.GEN_AI_OUTPUT_TYPE] = output_type
+def _reasoning(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        _text(sc.GEN_AI_REQUEST_REASONING_LEVEL)(value.get("effort"), attributes)
 
 
-def read_completions_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-    _read_sampling_parameters(body, attributes)
-    _put_int(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, body.get("max_tokens"))
+def _conversation(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if isinstance(value, str) and value:
+        attributes[sc.GEN_AI_CONVERSATION_ID] = value
 
 
-def read_embeddings_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-    encoding = body.get("encoding_format")
-    if isinstance(encoding, str):
-        attributes[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
-    _put_int(attributes, sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, body.get("dimensions"))
+def _text_format(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        _format_output_type(value.get("format"), attributes)
+
+
+def _encoding_format(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, str):
+        attributes[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [value]
+
+
+_SAMPLING: dict[str, _Put] = {
+    "temperature": _number(sc.GEN_AI_REQUEST_TEMPERATURE),
+    "top_p": _number(sc.GEN_AI_REQUEST_TOP_P),
+    "frequency_penalty": _number(sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    "presence_penalty": _number(sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    "seed": _integer(sc.GEN_AI_REQUEST_SEED),
+    "stop": _stop,
+    "n": _choice_count,
+    "service_tier": _service_tier,
+}
+CHAT_REQUEST_FIELDS: dict[str, _Put] = {
+    **_SAMPLING,
+    # max_completion_tokens replaced max_tokens; when both are sent it is the one obeyed.
+    "max_completion_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "max_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS, overridable=True),
+    "reasoning_effort": _text(sc.GEN_AI_REQUEST_REASONING_LEVEL),
+    "response_format": _format_output_type,
+    "modalities": _modalities,
+}
+RESPONSES_REQUEST_FIELDS: dict[str, _Put] = {
+    **_SAMPLING,
+    "max_output_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "reasoning": _reasoning,
+    "previous_response_id": _text(sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID),
+    "conversation": _conversation,
+    "text": _text_format,
+}
+COMPLETIONS_REQUEST_FIELDS: dict[str, _Put] = {
+    **_SAMPLING,
+    "max_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+}
+EMBEDDINGS_REQUEST_FIELDS: dict[str, _Put] = {
+    "encoding_format": _encoding_format,
+    "dimensions": _integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),
+}
+
+
+def request_reader(fields: Mapping[str, _Put]) -> Callable[[Mapping[str, Any], dict[str, Any]], None]:
+    def read(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+        for key, value in body.items():
+            put = fields.get(key)
+            if put is not None and value is not None:
+                put(value, attributes)
+
+    return read
+
+
+read_chat_request = request_reader(CHAT_REQUEST_FIELDS)
+read_responses_request = request_reader(RESPONSES_REQUEST_FIELDS)
+read_completions_request = request_reader(COMPLETIONS_REQUEST_FIELDS)
+read_embeddings_request = request_reader(EMBEDDINGS_REQUEST_FIELDS)
 
 
 # -- usage ------------------------------------------------------------------------------
@@ -123,45 +175,58 @@ def read_embeddings_request(body: Mapping[str, Any], attributes: dict[str, Any])
 
 def completion_usage(usage: Any) -> Usage:
     """``CompletionUsage`` of chat/completions and legacy completions."""
-    prompt = field(usage, "prompt_tokens_details")
-    completion = field(usage, "completion_tokens_details")
-    return Usage(
-        count(field(usage, "prompt_tokens")),
-        count(field(usage, "completion_tokens")),
-        cache_read_tokens=count(field(prompt, "cached_tokens")),
-        cache_write_tokens=count(field(prompt, "cache_write_tokens")),
-        reasoning_tokens=count(field(completion, "reasoning_tokens")),
-        text_input_tokens=optional_count(field(prompt, "text_tokens")),
-        image_input_tokens=optional_count(field(prompt, "image_tokens")),
-        audio_input_tokens=optional_count(field(prompt, "audio_tokens")),
-        text_output_tokens=optional_count(field(completion, "text_tokens")),
-        audio_output_tokens=optional_count(field(completion, "audio_tokens")),
+    usage = as_fields(usage)
+    result = Usage(
+        count(getattr(usage, "prompt_tokens", None)), count(getattr(usage, "completion_tokens", None))
     )
+    prompt = as_fields(getattr(usage, "prompt_tokens_details", None))
+    if prompt is not None:
+        result.cache_read_tokens = count(getattr(prompt, "cached_tokens", None))
+        result.cache_write_tokens = count(getattr(prompt, "cache_write_tokens", None))
+        # Modalities only when reported non-zero: a 0 says nothing about the call.
+        value = getattr(prompt, "text_tokens", None)
+        if value:
+            result.text_input_tokens = count(value)
+        value = getattr(prompt, "audio_tokens", None)
+        if value:
+            result.audio_input_tokens = count(value)
+        value = getattr(prompt, "image_tokens", None)
+        if value:
+            result.image_input_tokens = count(value)
+    completion = as_fields(getattr(usage, "completion_tokens_details", None))
+    if completion is not None:
+        result.reasoning_tokens = count(getattr(completion, "reasoning_tokens", None))
+        value = getattr(completion, "text_tokens", None)
+        if value:
+            result.text_output_tokens = count(value)
+        value = getattr(completion, "audio_tokens", None)
+        if value:
+            result.audio_output_tokens = count(value)
+    return result
 
 
 def responses_usage(usage: Any) -> Usage:
     """``ResponseUsage`` of the Responses API."""
-    input_details = field(usage, "input_tokens_details")
-    output_details = field(usage, "output_tokens_details")
-    ttl = field(input_details, "cache_write_tokens_details")
-    by_ttl = None
-    if ttl is not None:
-        by_ttl = {
-            "30m": count(field(ttl, "ttl_30m_tokens")),
-            "12h": count(field(ttl, "ttl_12h_tokens")),
-        }
-    return Usage(
-        count(field(usage, "input_tokens")),
-        count(field(usage, "output_tokens")),
-        cache_read_tokens=count(field(input_details, "cached_tokens")),
-        cache_write_tokens=count(field(input_details, "cache_write_tokens")),
-        cache_write_by_ttl=by_ttl,
-        reasoning_tokens=count(field(output_details, "reasoning_tokens")),
-    )
+    usage = as_fields(usage)
+    result = Usage(count(getattr(usage, "input_tokens", None)), count(getattr(usage, "output_tokens", None)))
+    details = as_fields(getattr(usage, "input_tokens_details", None))
+    if details is not None:
+        result.cache_read_tokens = count(getattr(details, "cached_tokens", None))
+        result.cache_write_tokens = count(getattr(details, "cache_write_tokens", None))
+        ttl = as_fields(getattr(details, "cache_write_tokens_details", None))
+        if ttl is not None:
+            result.cache_write_by_ttl = {
+                "30m": count(getattr(ttl, "ttl_30m_tokens", None)),
+                "12h": count(getattr(ttl, "ttl_12h_tokens", None)),
+            }
+    details = as_fields(getattr(usage, "output_tokens_details", None))
+    if details is not None:
+        result.reasoning_tokens = count(getattr(details, "reasoning_tokens", None))
+    return result
 
 
 def embeddings_usage(usage: Any) -> Usage:
-    return Usage(count(field(usage, "prompt_tokens")), 0)
+    return Usage(count(getattr(as_fields(usage), "prompt_tokens", None)), 0)
 
 
 # -- responses --------------------------------------------------------------------------

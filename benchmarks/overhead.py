@@ -1,0 +1,946 @@
+"""Per-call overhead of otel-tokenomics on the real ``openai`` SDK, against a hand-made span.
+
+One process, one mock workload, one tracer pipeline. Cases:
+
+* ``baseline``: the uninstrumented SDK call;
+* ``floor``: the same call inside one hand-made span (7 request attributes, context
+  attach/detach around the call, 8 response attributes incl. a cost, ``end()``); for
+  streams, plus a generator that watches id, finish_reason and usage;
+* ``ours``: the same call with ``otel_tokenomics.instrument()``, once with no
+  MeterProvider (API no-ops) and once with an SDK MeterProvider + InMemoryMetricReader.
+
+Workloads: ``chat.completions.create(model="o4-mini", 2 messages, temperature,
+max_completion_tokens)`` answered by a fixed pre-encoded JSON body, and the same call
+streamed (SSE, ``include_usage``) at 10 and 200 chunks. Per-chunk overhead is
+``((ours_200 - ours_10) - (base_200 - base_10)) / 190``.
+
+Modes: wall clock (default; interleaved rounds, medians) or ``--callgrind``
+(instructions per call under ``valgrind --tool=callgrind``; deterministic). See
+``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import glob
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# -- targets ----------------------------------------------------------------------------------
+
+TARGET_RATIO = 1.3  # (ours - baseline) / (floor - baseline), non-streaming
+TARGET_CHUNK_NS = 1000.0  # per-chunk overhead, wall clock
+# ~7.6 instructions per ns on the reference box (FIELD-NOTES 7.2): 1 us ~ 7,600 instructions.
+INSTR_PER_NS = 7.6
+TARGET_CHUNK_INSTR = TARGET_CHUNK_NS * INSTR_PER_NS
+
+# -- the workload -----------------------------------------------------------------------------
+
+MODEL = "o4-mini"
+RESPONSE_MODEL = "o4-mini-2025-04-16"
+MESSAGES = [
+    {"role": "system", "content": "You are a concise assistant."},
+    {"role": "user", "content": "Explain prompt caching in a paragraph."},
+]
+TEMPERATURE = 0.7
+MAX_COMPLETION_TOKENS = 1024
+BASE_URL = "https://api.openai.com/v1"
+SMALL, LARGE = 10, 200  # chunks per stream, role and usage chunks included
+
+PROMPT_TOKENS, COMPLETION_TOKENS, CACHED_TOKENS, REASONING_TOKENS = 2048, 612, 1536, 256
+USAGE = {
+    "prompt_tokens": PROMPT_TOKENS,
+    "completion_tokens": COMPLETION_TOKENS,
+    "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+    "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": REASONING_TOKENS,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
+
+
+def _answer(length: int = 600) -> str:
+    sentence = (
+        "Prompt caching lets the provider reuse the already processed prefix of a request, "
+        "so repeated system prompts and long shared contexts are billed at a lower rate. "
+    )
+    text = sentence * (length // len(sentence) + 1)
+    return text[:length]
+
+
+ANSWER = _answer()
+
+
+def chat_body() -> bytes:
+    body = {
+        "id": "chatcmpl-bench0001",
+        "object": "chat.completion",
+        "created": 1764201600,
+        "model": RESPONSE_MODEL,
+        "system_fingerprint": "fp_bench",
+        "service_tier": "default",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": ANSWER, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": USAGE,
+    }
+    return json.dumps(body).encode()
+
+
+def sse_body(chunks: int) -> bytes:
+    """``chunks`` SSE events: a role chunk, ``chunks - 3`` deltas, a finish chunk, a usage chunk."""
+    deltas = chunks - 3
+    step = -(-len(ANSWER) // deltas)
+    pieces = [ANSWER[i * step : (i + 1) * step] for i in range(deltas)]
+    head = {
+        "id": "chatcmpl-bench0002",
+        "object": "chat.completion.chunk",
+        "created": 1764201600,
+        "model": RESPONSE_MODEL,
+        "system_fingerprint": "fp_bench",
+        "service_tier": "default",
+    }
+
+    def choice(delta: dict[str, Any], finish: str | None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+
+    events = [{**head, "choices": choice({"role": "assistant", "content": ""}, None), "usage": None}]
+    events += [{**head, "choices": choice({"content": piece}, None), "usage": None} for piece in pieces]
+    events.append({**head, "choices": choice({}, "stop"), "usage": None})
+    events.append({**head, "choices": [], "usage": USAGE})
+    lines = [f"data: {json.dumps(event)}\n\n" for event in events]
+    lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
+
+
+def block_network() -> None:
+    """The benchmark never needs a socket: make any attempt fail loudly."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("overhead benchmark: network access attempted")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign]
+    socket.create_connection = refuse
+    socket.getaddrinfo = refuse
+
+
+# -- the tracer pipeline and the floor ----------------------------------------------------------
+
+# USD per token: input, cached input, output.
+PRICES = {"o4-mini": (1.10e-6, 0.275e-6, 4.40e-6)}
+
+
+def price(model: str, input_tokens: int, cached: int, output_tokens: int) -> float | None:
+    rates = PRICES.get(model)
+    if rates is None:
+        return None
+    return (input_tokens - cached) * rates[0] + cached * rates[1] + output_tokens * rates[2]
+
+
+class Bench:
+    """The SDK clients, the tracer pipeline and every case's callable."""
+
+    def __init__(self) -> None:
+        import httpx2
+        import openai
+        from opentelemetry import context, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+        class CountingExporter(SpanExporter):
+            def __init__(self) -> None:
+                self.count = 0
+                self.last: Any = None
+
+            def export(self, spans: Any) -> Any:
+                self.count += len(spans)
+                if spans:
+                    self.last = spans[-1]
+                return SpanExportResult.SUCCESS
+
+            def shutdown(self) -> None:
+                pass
+
+        self.exporter = CountingExporter()
+        self.tracer_provider = TracerProvider(
+            resource=Resource.create({"service.name": "otel-tokenomics-bench"})
+        )
+        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=16384))
+        self.metric_reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
+        self.tracer = self.tracer_provider.get_tracer("overhead-floor")
+        self.spans_expected = 0
+        self.mode: str | None = None
+
+        def client(body: bytes, content_type: str) -> Any:
+            headers = {"content-type": content_type}
+
+            def handler(request: Any) -> Any:
+                return httpx2.Response(200, headers=headers, content=body)
+
+            return openai.OpenAI(
+                api_key="sk-bench-not-a-key",
+                base_url=BASE_URL,
+                max_retries=0,
+                http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+            )
+
+        self.chat_client = client(chat_body(), "application/json")
+        self.stream_clients = {n: client(sse_body(n), "text/event-stream") for n in (SMALL, LARGE)}
+        self._trace = trace
+        self._context = context
+        self._client_kind = trace.SpanKind.CLIENT
+
+    # -- instrumentation state ----------------------------------------------------------
+
+    def set_mode(self, mode: str | None) -> None:
+        """None: uninstrumented; "api": instrument() without MeterProvider; "sdk": with one."""
+        if mode == self.mode:
+            return
+        import otel_tokenomics
+
+        if self.mode is not None:
+            otel_tokenomics.uninstrument()
+        if mode is not None:
+            meter_provider = self.meter_provider if mode == "sdk" else None
+            active = otel_tokenomics.instrument(
+                tracer_provider=self.tracer_provider, meter_provider=meter_provider
+            )
+            if "tokenomics_openai" not in active:
+                raise SystemExit(f"otel_tokenomics.instrument() did not instrument openai (active: {active})")
+        self.mode = mode
+
+    def flush(self) -> None:
+        self.tracer_provider.force_flush()
+
+    # -- the calls ------------------------------------------------------------------------
+
+    def call(self) -> Any:
+        return self.chat_client.chat.completions.create(
+            model=MODEL,
+            messages=MESSAGES,
+            temperature=TEMPERATURE,
+            max_completion_tokens=MAX_COMPLETION_TOKENS,
+        )
+
+    def _open_stream(self, chunks: int) -> Any:
+        return self.stream_clients[chunks].chat.completions.create(
+            model=MODEL,
+            messages=MESSAGES,
+            temperature=TEMPERATURE,
+            max_completion_tokens=MAX_COMPLETION_TOKENS,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+
+    def stream(self, chunks: int) -> int:
+        seen = 0
+        for _chunk in self._open_stream(chunks):
+            seen += 1
+        return seen
+
+    @staticmethod
+    def _request_attributes(stream: bool = False) -> dict[str, Any]:
+        # The floor carries exactly the attributes our span carries (checked in
+        # check_cases), set the cheapest way: one dict at start, one at the end.
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": MODEL,
+            "server.address": "api.openai.com",
+            "server.port": 443,
+            "openai.api.type": "chat_completions",
+            "gen_ai.request.temperature": TEMPERATURE,
+            "gen_ai.request.max_tokens": MAX_COMPLETION_TOKENS,
+        }
+        if stream:
+            attributes["gen_ai.request.stream"] = True
+        return attributes
+
+    @staticmethod
+    def _response_attributes(
+        model: str, response_id: str, finish: list[str], usage: Any, service_tier: Any, fingerprint: Any
+    ) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "gen_ai.response.id": response_id,
+            "gen_ai.response.model": model,
+            "gen_ai.response.finish_reasons": finish,
+        }
+        if usage is not None:
+            details = usage.prompt_tokens_details
+            cached = details.cached_tokens or 0
+            attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+            attributes["gen_ai.usage.cache_read.input_tokens"] = cached
+            attributes["gen_ai.usage.cache_write.input_tokens"] = (
+                getattr(details, "cache_write_tokens", 0) or 0
+            )
+            attributes["gen_ai.usage.reasoning.output_tokens"] = (
+                usage.completion_tokens_details.reasoning_tokens
+            )
+            attributes["tokenomics.usage.source"] = "provider"
+            # The price lookup a real instrumentation does; ours has no catalog yet,
+            # so both spans say "unpriced" and carry no amount.
+            price(model, usage.prompt_tokens, cached, usage.completion_tokens)
+            attributes["tokenomics.cost.status"] = "unpriced"
+        attributes["openai.response.service_tier"] = service_tier
+        attributes["openai.response.system_fingerprint"] = fingerprint
+        return attributes
+
+    def floor_call(self) -> Any:
+        span = self.tracer.start_span(
+            f"chat {MODEL}", kind=self._client_kind, attributes=self._request_attributes()
+        )
+        token = self._context.attach(self._trace.set_span_in_context(span))
+        try:
+            response = self.call()
+        except BaseException:
+            span.end()
+            raise
+        finally:
+            self._context.detach(token)
+        span.set_attributes(
+            self._response_attributes(
+                response.model,
+                response.id,
+                [c.finish_reason for c in response.choices],
+                response.usage,
+                response.service_tier,
+                response.system_fingerprint,
+            )
+        )
+        span.end()
+        return response
+
+    def floor_stream(self, chunks: int) -> int:
+        span = self.tracer.start_span(
+            f"chat {MODEL}", kind=self._client_kind, attributes=self._request_attributes(stream=True)
+        )
+        token = self._context.attach(self._trace.set_span_in_context(span))
+        try:
+            stream = self._open_stream(chunks)
+        except BaseException:
+            span.end()
+            raise
+        finally:
+            self._context.detach(token)
+        seen = 0
+        for _chunk in self._watch(stream, span):
+            seen += 1
+        return seen
+
+    def _watch(self, stream: Any, span: Any) -> Iterator[Any]:
+        started = time.perf_counter()
+        response_id = model = tier = fingerprint = None
+        first = None
+        count = 0
+        finish: list[str] = []
+        usage = None
+        try:
+            for chunk in stream:
+                count += 1
+                if response_id is None:
+                    first = time.perf_counter()
+                    response_id, model = chunk.id, chunk.model
+                    tier, fingerprint = chunk.service_tier, chunk.system_fingerprint
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        finish.append(choice.finish_reason)
+                yield chunk
+        finally:
+            attributes = self._response_attributes(
+                model or MODEL, response_id or "", finish, usage, tier, fingerprint
+            )
+            if first is not None:
+                attributes["gen_ai.response.time_to_first_chunk"] = first - started
+                if usage is not None:
+                    attributes["tokenomics.throughput.output_tokens_per_second"] = (
+                        usage.completion_tokens / max(time.perf_counter() - first, 1e-9)
+                    )
+            attributes["tokenomics.stream.chunk_count"] = count
+            attributes["tokenomics.stream.outcome"] = "completed"
+            span.set_attributes(attributes)
+            span.end()
+
+    # -- the cases ------------------------------------------------------------------------
+
+    def workload(self, case: str, kind: str) -> tuple[Callable[[], Any], bool]:
+        """The callable for (case, workload) and whether it makes one span per call."""
+        floor = case == "floor"
+        if kind == "chat":
+            return (self.floor_call if floor else self.call), case != "baseline"
+        chunks = SMALL if kind == "s10" else LARGE
+        fn = self.floor_stream if floor else self.stream
+        return (lambda: fn(chunks)), case != "baseline"
+
+
+CASES = {
+    # name: (instrumentation mode, label)
+    "baseline": (None, "baseline (uninstrumented)"),
+    "floor": (None, "floor (hand-made span)"),
+    "ours": ("api", "ours, no MeterProvider"),
+    "ours_metrics": ("sdk", "ours, SDK MeterProvider"),
+}
+WORKLOADS = {"chat": "chat", "s10": f"stream {SMALL} chunks", "s200": f"stream {LARGE} chunks"}
+
+
+def verify(bench: Bench) -> list[str]:
+    """One call of every case: spans appear where expected, streams have the chunk count asked."""
+    problems: list[str] = []
+    keys: dict[tuple[str, str], set[str]] = {}
+    for case, (mode, _label) in CASES.items():
+        bench.set_mode(mode)
+        for kind in WORKLOADS:
+            fn, traced = bench.workload(case, kind)
+            bench.flush()
+            before = bench.exporter.count
+            bench.exporter.last = None
+            result = fn()
+            bench.flush()
+            made = bench.exporter.count - before
+            if made != (1 if traced else 0):
+                problems.append(f"{case}/{kind}: {made} spans, expected {1 if traced else 0}")
+            if kind != "chat":
+                want = SMALL if kind == "s10" else LARGE
+                if result != want:
+                    problems.append(f"{case}/{kind}: {result} chunks, expected {want}")
+            if case in ("floor", "ours") and bench.exporter.last is not None:
+                keys[(case, kind)] = set(bench.exporter.last.attributes or {})
+            if case.startswith("ours") and bench.exporter.last is not None:
+                attributes = dict(bench.exporter.last.attributes or {})
+                for key, value in (
+                    ("gen_ai.usage.input_tokens", PROMPT_TOKENS),
+                    ("gen_ai.usage.output_tokens", COMPLETION_TOKENS),
+                    ("gen_ai.usage.cache_read.input_tokens", CACHED_TOKENS),
+                    ("gen_ai.usage.reasoning.output_tokens", REASONING_TOKENS),
+                    ("gen_ai.response.id", "chatcmpl-bench0001" if kind == "chat" else "chatcmpl-bench0002"),
+                ):
+                    if attributes.get(key) != value:
+                        problems.append(
+                            f"{case}/{kind}: span {key}={attributes.get(key)!r}, expected {value!r}"
+                        )
+            bench.spans_expected += made
+    bench.set_mode(None)
+    for kind in WORKLOADS:
+        floor, ours = keys.get(("floor", kind), set()), keys.get(("ours", kind), set())
+        if floor != ours:
+            problems.append(
+                f"{kind}: the floor must carry our attributes; only ours: {sorted(ours - floor)}, "
+                f"only floor: {sorted(floor - ours)}"
+            )
+    return problems
+
+
+# -- import + instrument time ---------------------------------------------------------------------
+
+IMPORT_BASE = "import openai"
+IMPORT_OURS = "import otel_tokenomics; otel_tokenomics.instrument()"
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def import_time_ms(pairs: int) -> dict[str, Any]:
+    """Median wall time of fresh interpreters: instrument() minus ``import openai`` alone."""
+    env = subprocess_env()
+    base: list[float] = []
+    ours: list[float] = []
+    for i in range(pairs + 1):
+        for code, out in ((IMPORT_BASE, base), (IMPORT_OURS, ours)):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            if i:  # the first pair warms the OS file cache
+                out.append((time.perf_counter() - start) * 1e3)
+    return {
+        "pairs": pairs,
+        "import_openai_ms": statistics.median(base),
+        "import_instrument_ms": statistics.median(ours),
+        "delta_ms": statistics.median(ours) - statistics.median(base),
+    }
+
+
+# -- wall clock ---------------------------------------------------------------------------------
+
+WALL_PLANS = {
+    # rounds; per workload: (warm-up calls after each instrumentation switch, calls per timed batch)
+    "quick": {"rounds": 5, "chat": (10, 60), "s10": (3, 25), "s200": (1, 3), "import_pairs": 3},
+    "default": {"rounds": 40, "chat": (20, 150), "s10": (5, 60), "s200": (1, 8), "import_pairs": 10},
+}
+CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.process_time_ns}
+
+
+def run_wall(bench: Bench, plan: dict[str, Any], rounds: int) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Many short rounds; each round times one batch of every (workload, case), cases rotated.
+
+    Returns clock -> case -> workload -> per-round microseconds per call. ``cpu`` is the
+    process CPU time (all threads, the span processor's too), which a busy neighbour on
+    a shared box inflates far less than wall time.
+    """
+    names = list(CASES)
+    per_round = {clock: {c: {k: [] for k in WORKLOADS} for c in names} for clock in CLOCKS}
+    wall, cpu = per_round["wall"], per_round["cpu"]
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for kind in WORKLOADS:
+            # The cases of one workload back to back: the differences pair close-in-time batches.
+            for case in order:
+                bench.set_mode(CASES[case][0])
+                warm, size = plan[kind]
+                fn, traced = bench.workload(case, kind)
+                for _ in range(warm):
+                    fn()
+                bench.flush()
+                gc.collect()
+                wall_start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
+                for _ in range(size):
+                    fn()
+                bench.flush()
+                cpu_end, wall_end = time.process_time_ns(), time.perf_counter_ns()
+                wall[case][kind].append((wall_end - wall_start) / size / 1e3)
+                cpu[case][kind].append((cpu_end - cpu_start) / size / 1e3)
+                if traced:
+                    bench.spans_expected += warm + size
+        print(
+            f"  round {r + 1}/{rounds}: wall overhead chat "
+            + "  ".join(f"{c} {wall[c]['chat'][-1] - wall['baseline']['chat'][-1]:+7.1f}" for c in names[1:])
+            + " us",
+            file=sys.stderr,
+            flush=True,
+        )
+    bench.set_mode(None)
+    return per_round
+
+
+def summarize(per_round: dict[str, dict[str, list[float]]], unit: str) -> dict[str, Any]:
+    """Cases, overheads, ratios and per-chunk numbers from per-round values (1 round for callgrind)."""
+    base = per_round["baseline"]
+    rounds = len(base["chat"])
+    out: dict[str, Any] = {"unit": unit, "rounds": rounds, "cases": {}}
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    def ci(values: list[float]) -> tuple[float, float]:
+        """~95 % distribution-free confidence interval of the median (order statistics)."""
+        ordered = sorted(values)
+        n = len(ordered)
+        k = int((n - 1.96 * n**0.5) / 2)
+        if k < 1:
+            return ordered[0], ordered[-1]
+        return ordered[k - 1], ordered[n - k]
+
+    def chunk_cost(case: str, r: int) -> float:
+        values = per_round[case]
+        return (values["s200"][r] - values["s10"][r]) / (LARGE - SMALL)
+
+    for case in per_round:
+        entry: dict[str, Any] = {}
+        for kind in WORKLOADS:
+            values = per_round[case][kind]
+            overheads = [values[r] - base[kind][r] for r in range(rounds)]
+            entry[kind] = {
+                "per_call": med(values),
+                "overhead": med(overheads),
+                "overhead_ci95": ci(overheads),
+            }
+        chunk = [chunk_cost(case, r) - chunk_cost("baseline", r) for r in range(rounds)]
+        entry["per_chunk"] = med([chunk_cost(case, r) for r in range(rounds)])
+        entry["per_chunk_overhead"] = med(chunk)
+        entry["per_chunk_overhead_ci95"] = ci(chunk)
+        fixed = [per_round[case]["s10"][r] - base["s10"][r] - SMALL * chunk[r] for r in range(rounds)]
+        entry["per_stream_fixed_overhead"] = med(fixed)
+        out["cases"][case] = entry
+    floor = out["cases"]["floor"]
+    for entry in out["cases"].values():
+        for kind in WORKLOADS:
+            floor_overhead = floor[kind]["overhead"]
+            entry[kind]["ratio_to_floor"] = (
+                entry[kind]["overhead"] / floor_overhead if floor_overhead > 0 else None
+            )
+    return out
+
+
+# -- callgrind ----------------------------------------------------------------------------------
+
+CALLGRIND_PLANS = {
+    # workload: (warm-up, measured) per case; one process, phases in order
+    "quick": {"chat": (5, 20), "s10": (2, 10), "s200": (1, 2)},
+    "default": {"chat": (30, 100), "s10": (5, 60), "s200": (2, 12)},
+}
+
+
+def callgrind_child(out_dir: str, plan: dict[str, tuple[int, int]]) -> None:
+    """Runs under callgrind: every os.getppid() closes a segment (``--dump-before=getppid``)."""
+    labels: list[str] = []
+
+    def mark(label: str) -> None:
+        labels.append(label)
+        os.getppid()
+
+    block_network()
+    bench = Bench()
+    problems = verify(bench)
+    mark("startup")
+    for case, (mode, _label) in CASES.items():
+        bench.set_mode(mode)
+        mark(f"{case}/set_mode")
+        for kind in WORKLOADS:
+            warm, measured = plan[kind]
+            fn, _traced = bench.workload(case, kind)
+            for _ in range(warm):
+                fn()
+            bench.flush()
+            gc.collect()
+            mark(f"{case}/{kind}/warmup")
+            for _ in range(measured):
+                fn()
+            bench.flush()
+            mark(f"{case}/{kind}/measured")
+    bench.set_mode(None)
+    mark("teardown")
+    with open(os.path.join(out_dir, "segments.json"), "w") as f:
+        json.dump({"labels": labels, "plan": plan, "problems": problems}, f)
+
+
+def _read_dumps(out_dir: str) -> list[int]:
+    parts: dict[int, int] = {}
+    for path in glob.glob(os.path.join(out_dir, "cg.out.*")):
+        part = total = None
+        with open(path) as f:
+            for line in f:
+                if line.startswith("part:"):
+                    part = int(line.split()[1])
+                elif line.startswith(("summary:", "totals:")):
+                    total = int(line.split()[1])
+                    break
+        if part is not None and total is not None:
+            parts[part] = total
+    return [parts[i] for i in sorted(parts)]
+
+
+def valgrind_command(out_dir: str) -> list[str]:
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        "--dump-before=getppid",
+        f"--callgrind-out-file={os.path.join(out_dir, 'cg.out.%p')}",
+    ]
+
+
+def _run_logged(command: list[str], env: dict[str, str], log_path: str) -> None:
+    with open(log_path, "w") as log:
+        code = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        with open(log_path) as log:
+            tail = log.read()[-4000:]
+        raise SystemExit(f"callgrind run failed ({code}):\n{tail}")
+
+
+def run_callgrind(quick: bool, imports: bool = True) -> dict[str, Any]:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--callgrind needs valgrind on PATH")
+    plan = CALLGRIND_PLANS["quick" if quick else "default"]
+    env = subprocess_env()
+    env["PYTHONHASHSEED"] = "0"
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="overhead-cg-") as out_dir:
+        command = [
+            *valgrind_command(out_dir),
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--callgrind-child",
+            out_dir,
+        ]
+        if quick:
+            command.append("--quick")
+        print("running the cases under callgrind (minutes)...", file=sys.stderr, flush=True)
+        _run_logged(command, env, os.path.join(out_dir, "valgrind.log"))
+        with open(os.path.join(out_dir, "segments.json")) as f:
+            meta = json.load(f)
+        dumps = _read_dumps(out_dir)
+        labels = meta["labels"]
+        if len(dumps) < len(labels):
+            raise SystemExit(f"callgrind wrote {len(dumps)} dumps for {len(labels)} markers")
+        segments = dict(zip(labels, dumps[: len(labels)], strict=True))
+        result["segments"] = segments
+        result["problems"] = meta["problems"]
+        per_round: dict[str, dict[str, list[float]]] = {}
+        for case in CASES:
+            per_round[case] = {}
+            for kind in WORKLOADS:
+                measured = plan[kind][1]
+                per_round[case][kind] = [segments[f"{case}/{kind}/measured"] / measured]
+        result["per_call_instructions"] = per_round
+        result["summary"] = summarize(per_round, "instructions")
+
+        if not imports:
+            return result
+        # import + instrument, in a fresh interpreter: the segment after ``import openai``.
+        for path in glob.glob(os.path.join(out_dir, "cg.out.*")):
+            os.remove(path)
+        code = f"import os; {IMPORT_BASE}; os.getppid(); {IMPORT_OURS}; os.getppid()"
+        print("running import + instrument under callgrind...", file=sys.stderr, flush=True)
+        _run_logged(
+            [*valgrind_command(out_dir), sys.executable, "-c", code], env, os.path.join(out_dir, "import.log")
+        )
+        dumps = _read_dumps(out_dir)
+        result["import"] = {"import_openai_instr": dumps[0], "import_instrument_instr": dumps[1]}
+    return result
+
+
+def native_rate(baseline_instructions: float, quick: bool) -> float:
+    """Instructions per ns of this machine: the baseline call timed natively (fastest batch)."""
+    block_network()
+    bench = Bench()
+    for _ in range(20 if quick else 100):
+        bench.call()
+    best = float("inf")
+    for _ in range(3 if quick else 7):
+        start = time.perf_counter_ns()
+        for _ in range(50):
+            bench.call()
+        best = min(best, (time.perf_counter_ns() - start) / 50)
+    return baseline_instructions / best
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "ABOVE TARGET")
+
+
+def print_table(summary: dict[str, Any], imports: dict[str, Any] | None, rate: float | None = None) -> None:
+    instr = summary["unit"] == "instructions"
+    scale = 1e6 if instr else 1.0
+    unit = "M instr/call" if instr else "us/call"
+    print()
+    print(f"{'case':<28} {'workload':<17} {unit:>13} {'overhead':>24} {'ratio to floor':>15}")
+    print("-" * 101)
+    for kind in WORKLOADS:
+        for case, (_mode, label) in CASES.items():
+            entry = summary["cases"][case][kind]
+            per_call = entry["per_call"] / scale
+            if case == "baseline":
+                overhead = ratio = "-"
+            else:
+                overhead = f"{entry['overhead'] / scale:+.3f}" if instr else f"{entry['overhead']:+.1f}"
+                ratio = "-" if entry["ratio_to_floor"] is None else f"{entry['ratio_to_floor']:.2f}"
+                if not instr and summary["rounds"] > 1:
+                    lo, hi = entry["overhead_ci95"]
+                    overhead += f" [{lo:+.0f}..{hi:+.0f}]"
+            number = f"{per_call:.3f}" if instr else f"{per_call:.1f}"
+            print(f"{label:<28} {WORKLOADS[kind]:<17} {number:>13} {overhead:>24} {ratio:>15}")
+        print()
+    chunk_unit = "instr" if instr else "ns"
+    chunk_scale = 1.0 if instr else 1e3
+    print(f"per chunk ({LARGE} - {SMALL} chunks) / {LARGE - SMALL}:")
+    base = summary["cases"]["baseline"]
+    print(f"  {'baseline SDK cost per chunk':<34} {base['per_chunk'] * chunk_scale:12.0f} {chunk_unit}")
+    for case, (_mode, label) in CASES.items():
+        if case == "baseline":
+            continue
+        entry = summary["cases"][case]
+        fixed = entry["per_stream_fixed_overhead"]
+        fixed_text = f"{fixed / 1e6:.3f} M instr" if instr else f"{fixed:.1f} us"
+        spread = ""
+        if not instr and summary["rounds"] > 1:
+            lo, hi = entry["per_chunk_overhead_ci95"]
+            spread = f" [{lo * chunk_scale:+.0f}..{hi * chunk_scale:+.0f}]"
+        if rate:
+            spread = f" (~{entry['per_chunk_overhead'] / rate:.0f} ns here)"
+        print(
+            f"  {label:<34} {entry['per_chunk_overhead'] * chunk_scale:+12.0f} {chunk_unit}/chunk{spread}"
+            f"   fixed per stream {fixed_text}"
+        )
+    print()
+    print("targets:")
+    timed = not instr and summary["rounds"] > 1
+    floor_lo = summary["cases"]["floor"]["chat"].get("overhead_ci95", (1.0, 1.0))[0]
+    for case in ("ours", "ours_metrics"):
+        entry = summary["cases"][case]
+        label = CASES[case][1]
+        ratio = entry["chat"]["ratio_to_floor"]
+        if ratio is None or (timed and floor_lo <= 0):
+            ratio_text, ok_text = (
+                str(ratio and round(ratio, 2)),
+                "UNRESOLVED (the floor's overhead CI includes 0)",
+            )
+        else:
+            ratio_text, ok_text = f"{ratio:.2f}", verdict(ratio <= TARGET_RATIO)
+            if timed:
+                lo, hi = entry["chat"]["overhead_ci95"]
+                floor_hi = summary["cases"]["floor"]["chat"]["overhead_ci95"][1]
+                low, high = max(lo, 0) / floor_hi, hi / floor_lo
+                ratio_text += f" (range from the CIs {low:.1f}..{high:.1f})"
+                if low <= TARGET_RATIO < high:
+                    ok_text = "UNRESOLVED by timing on this machine (use --callgrind)"
+        print(f"  {label:<26} non-streaming ratio {ratio_text} (target <= {TARGET_RATIO}): {ok_text}")
+        chunk = entry["per_chunk_overhead"] * chunk_scale
+        limit = TARGET_CHUNK_INSTR if instr else TARGET_CHUNK_NS
+        limit_text = f"{limit:.0f} instr (~1 us at {INSTR_PER_NS} instr/ns)" if instr else f"{limit:.0f} ns"
+        ok_text = verdict(chunk <= limit)
+        if rate:
+            ok_text += f"; on this machine ({rate:.1f} instr/ns) ~{chunk / rate:.0f} ns"
+        if timed:
+            lo, hi = (v * chunk_scale for v in entry["per_chunk_overhead_ci95"])
+            if lo <= limit < hi:
+                ok_text = f"UNRESOLVED (CI {lo:+.0f}..{hi:+.0f} ns; use --callgrind)"
+        print(
+            f"  {label:<26} per-chunk overhead {chunk:.0f} {chunk_unit} (target <= {limit_text}): {ok_text}"
+        )
+    if imports:
+        print()
+        if "delta_ms" in imports:
+            print(
+                f"import + instrument: {imports['delta_ms']:.1f} ms "
+                f"(fresh interpreter: '{IMPORT_OURS}' {imports['import_instrument_ms']:.1f} ms "
+                f"minus '{IMPORT_BASE}' {imports['import_openai_ms']:.1f} ms; median of {imports['pairs']})"
+            )
+        if "import_instrument_instr" in imports:
+            print(
+                f"import + instrument: {imports['import_instrument_instr'] / 1e6:.1f} M instr "
+                f"(after '{IMPORT_BASE}': {imports['import_openai_instr'] / 1e6:.1f} M instr incl. start-up)"
+            )
+
+
+def environment() -> dict[str, Any]:
+    import openai
+    from opentelemetry.sdk.version import __version__ as sdk_version
+
+    try:
+        import httpx2
+
+        httpx_version = httpx2.__version__
+    except Exception:
+        httpx_version = None
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "commit": commit,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "openai": openai.__version__,
+        "httpx2": httpx_version,
+        "opentelemetry_sdk": sdk_version,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small iteration counts (smoke test, < 60 s)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="count instructions under valgrind callgrind"
+    )
+    parser.add_argument("--rounds", type=int, help="wall clock: interleaved rounds (default 40, quick 5)")
+    parser.add_argument("--no-import", action="store_true", help="skip the import + instrument measurement")
+    parser.add_argument("--callgrind-child", metavar="DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.callgrind_child:
+        callgrind_child(args.callgrind_child, CALLGRIND_PLANS["quick" if args.quick else "default"])
+        return 0
+
+    started = time.perf_counter()
+    report: dict[str, Any] = {"environment": environment(), "mode": "callgrind" if args.callgrind else "wall"}
+    report["quick"] = args.quick
+    if args.callgrind:
+        result = run_callgrind(args.quick, imports=not args.no_import)
+        report.update(result)
+        imports = dict(result.get("import") or {})
+        if not args.no_import:
+            imports.update(import_time_ms(3 if args.quick else 10))
+        report["import"] = imports
+        if result["problems"]:
+            print("WARNING, the cases do not behave as expected: " + "; ".join(result["problems"]))
+        rate = native_rate(result["per_call_instructions"]["baseline"]["chat"][0], args.quick)
+        report["machine_instructions_per_ns"] = rate
+        print(f"instructions per call (callgrind, {sys.executable.split(os.sep)[-1]}, PYTHONHASHSEED=0)")
+        print(
+            f"this machine runs the baseline call at {rate:.2f} instr/ns "
+            f"(native timing, fastest batch); the peer reference box: {INSTR_PER_NS} instr/ns"
+        )
+        print_table(result["summary"], imports, rate)
+    else:
+        block_network()
+        plan = WALL_PLANS["quick" if args.quick else "default"]
+        rounds = args.rounds or plan["rounds"]
+        bench = Bench()
+        problems = verify(bench)
+        if problems:
+            print("WARNING, the cases do not behave as expected: " + "; ".join(problems))
+        per_round = run_wall(bench, plan, rounds)
+        bench.flush()
+        summaries = {clock: summarize(values, "us") for clock, values in per_round.items()}
+        imports = None if args.no_import else import_time_ms(plan["import_pairs"])
+        report.update(
+            {
+                "plan": plan,
+                "problems": problems,
+                "per_round_us": per_round,
+                "summary": summaries,
+                "import": imports,
+                "spans": {"expected": bench.spans_expected, "exported": bench.exporter.count},
+            }
+        )
+        print(
+            f"WALL CLOCK: median over {rounds} interleaved rounds; overhead = median [~95 % CI] of per-round "
+            "differences to the baseline"
+        )
+        print_table(summaries["wall"], None)
+        print("\nPROCESS CPU TIME (all threads): same rounds")
+        print_table(summaries["cpu"], imports)
+        print(f"\nspans exported {bench.exporter.count} / expected {bench.spans_expected}")
+    report["elapsed_s"] = time.perf_counter() - started
+    print(f"\nelapsed {report['elapsed_s']:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
