@@ -172,14 +172,16 @@ class StainlessInstrumentation:
     def _endpoint(self, client: Any) -> tuple[str, str | None, int | None]:
         base_url = client._base_url
         cached = client.__dict__.get(_ENDPOINT_CACHE)
-        if cached is not None and cached[0] is base_url:
-            return cached[1]  # type: ignore[no-any-return]
+        # Valid while the client keeps its base_url and the same instrumentation
+        # (another instrument() may bring another provider map).
+        if cached is not None and cached[0] is base_url and cached[1] is self:
+            return cached[2]  # type: ignore[no-any-return]
         host = base_url.host or None
         explicit_port = base_url.port
         provider = provider_for_host(host or "", explicit_port, self.telemetry.options.provider_map)
         port = explicit_port if explicit_port is not None else default_port(base_url.scheme)
         endpoint = (provider, host, port if host else None)
-        client.__dict__[_ENDPOINT_CACHE] = (base_url, endpoint)
+        client.__dict__[_ENDPOINT_CACHE] = (base_url, self, endpoint)
         return endpoint
 
     def _sync_request(

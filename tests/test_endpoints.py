@@ -80,3 +80,25 @@ def test_changing_base_url_on_a_client_is_seen(instrument, telemetry) -> None:
     # openai 1.0 had a base_url setter that did not reach the requests; follow what was sent.
     expected = "groq" if server.requests[-1].url.host == "api.groq.com" else "openai"
     assert [s.attributes["gen_ai.provider.name"] for s in telemetry.spans()] == ["openai", expected]
+
+
+def test_a_new_provider_map_applies_to_an_existing_client(telemetry) -> None:
+    import otel_tokenomics
+
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    client = server.client(base_url="http://127.0.0.1:8000/v1")
+    message = [{"role": "user", "content": "x"}]
+    otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider)
+    try:
+        client.chat.completions.create(model="m", messages=message)
+    finally:
+        otel_tokenomics.uninstrument()
+    otel_tokenomics.instrument(
+        tracer_provider=telemetry.tracer_provider, provider_map={"127.0.0.1:8000": "vllm"}
+    )
+    try:
+        client.chat.completions.create(model="m", messages=message)
+    finally:
+        otel_tokenomics.uninstrument()
+    assert [s.attributes["gen_ai.provider.name"] for s in telemetry.spans()] == ["openai", "vllm"]
