@@ -269,10 +269,13 @@ class InferenceCall:
             attributes[sc.GEN_AI_RESPONSE_ID] = self.response_id
         if self.response_model:
             attributes[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
-        if self.finish_reasons:
-            attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [
-                self.finish_reasons[i] for i in sorted(self.finish_reasons)
-            ]
+        finish_reasons = self.finish_reasons
+        if finish_reasons:
+            attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (
+                list(finish_reasons.values())
+                if len(finish_reasons) == 1
+                else [finish_reasons[i] for i in sorted(finish_reasons)]
+            )
         usage = self.usage
         if usage is not None:
             attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
@@ -281,13 +284,12 @@ class InferenceCall:
                 attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
                 attributes[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
                 attributes[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
-                _modality_attributes(attributes, usage)
+                if usage.has_modalities:
+                    _modality_attributes(attributes, usage)
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = usage.source
         else:
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = SOURCE_UNAVAILABLE
-        attributes.update(
-            cost_attributes(self.provider, self.response_model or self.request_model, usage, time.time_ns())
-        )
+        attributes.update(cost_attributes(self.provider, self.response_model or self.request_model, usage))
         if self.stream:
             ttfc = self.time_to_first_chunk
             if ttfc is not None:

@@ -7,6 +7,8 @@ explicit ``tokenomics.cost.status=unpriced`` and no amount, never a silent 0.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from otel_tokenomics import semconv as sc
@@ -49,15 +51,22 @@ def set_pricer(pricer: Pricer | None) -> None:
     _pricer = pricer if pricer is not None else _no_prices
 
 
+# Shared answers: never mutated by callers (they update() their own dict from them).
+_NO_USAGE: dict[str, Any] = {sc.TOKENOMICS_COST_STATUS: STATUS_NO_USAGE}
+_UNPRICED: dict[str, Any] = {sc.TOKENOMICS_COST_STATUS: STATUS_UNPRICED}
+
+
 def cost_attributes(
-    provider: str, model: str | None, usage: Usage | None, timestamp_ns: int
-) -> dict[str, Any]:
-    """The ``tokenomics.cost.*`` attributes for one call."""
+    provider: str, model: str | None, usage: Usage | None, timestamp_ns: int | None = None
+) -> Mapping[str, Any]:
+    """The ``tokenomics.cost.*`` attributes for one call, priced at ``timestamp_ns`` (now)."""
     if usage is None:
-        return {sc.TOKENOMICS_COST_STATUS: STATUS_NO_USAGE}
-    breakdown = _pricer(provider, model, usage, timestamp_ns) if model else None
+        return _NO_USAGE
+    if _pricer is _no_prices or not model:
+        return _UNPRICED
+    breakdown = _pricer(provider, model, usage, time.time_ns() if timestamp_ns is None else timestamp_ns)
     if breakdown is None:
-        return {sc.TOKENOMICS_COST_STATUS: STATUS_UNPRICED}
+        return _UNPRICED
     return {
         sc.TOKENOMICS_COST_TOTAL: breakdown.total,
         sc.TOKENOMICS_COST_INPUT: breakdown.input,

@@ -51,6 +51,7 @@ class Metrics:
         self.legacy = options.legacy_metrics
         self.latest = options.latest_metrics
         self._cache: dict[tuple[Any, ...], _Series] = {}
+        self._probe: Any = None
         if self.legacy:
             self.operation_duration = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS
@@ -62,6 +63,8 @@ class Metrics:
             self.tpoc = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, DURATION_BUCKETS
             )
+        if self.legacy:
+            self._probe = self.operation_duration
         if self.latest:
             self.inference_duration = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_DURATION, DURATION_BUCKETS
@@ -95,8 +98,12 @@ class Metrics:
             self.embeddings_input = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS, TOKEN_BUCKETS
             )
+            if self._probe is None:
+                self._probe = self.inference_duration
 
     def record(self, call: InferenceCall, duration: float, error_type: str | None) -> None:
+        if self._inert():
+            return
         series = self._series(call, error_type)
         attributes = series.attributes
         timed = series.timed
@@ -128,6 +135,17 @@ class Metrics:
             if usage is not None:
                 self.operation_input.record(usage.input_tokens, timed)
                 self.operation_output.record(usage.output_tokens, timed)
+
+    def _inert(self) -> bool:
+        """True while nothing would receive the measurements.
+
+        With no MeterProvider configured, the API hands out proxy instruments that
+        drop everything until a real provider is set (possibly later, so this is
+        asked per call). Recognising that state saves building and passing the
+        attribute sets; if the API ever stops exposing it, we simply record.
+        """
+        probe = self._probe
+        return getattr(probe, "_real_instrument", probe) is None
 
     def _series(self, call: InferenceCall, error_type: str | None) -> _Series:
         """The attribute sets of the call's series, built once per combination.

@@ -56,38 +56,40 @@ class Telemetry:
             attributes[sc.SERVER_ADDRESS] = server_address
             if server_port is not None:
                 attributes[sc.SERVER_PORT] = server_port
+        # The request parameters go in with the span's start, so samplers see them
+        # too and the span takes one attribute batch instead of two. Reading them
+        # is a few dict lookups; the costly parts (content, response, usage, cost)
+        # are skipped below and at the end for a span that is not recorded.
+        try:
+            if route.attributes:
+                attributes.update(route.attributes)
+            route.read_request(body, attributes)
+            if stream:
+                attributes[sc.GEN_AI_REQUEST_STREAM] = True
+        except Exception:
+            report_internal_error("reading a request")
         span = self.tracer.start_span(
             f"{operation} {request_model}" if request_model else operation,
             kind=SpanKind.CLIENT,
             attributes=attributes,
         )
         call = InferenceCall(self, route, span, provider, request_model, server_address, server_port, stream)
-        options = self.options
         read_input_content = route.read_input_content
-        if span.is_recording():
-            try:
-                request_attributes: dict[str, Any] = dict(route.attributes)
-                route.read_request(body, request_attributes)
-                if stream:
-                    request_attributes[sc.GEN_AI_REQUEST_STREAM] = True
-                if options.capture_any_content and read_input_content is not None:
-                    call.input_content = read_input_content(body)
-                    if options.content_on_span and call.input_content:
-                        request_attributes.update(
-                            {
-                                k: json.dumps(v, ensure_ascii=False, default=str)
-                                for k, v in call.input_content.items()
-                            }
-                        )
-                span.set_attributes(request_attributes)
-            except Exception:
-                report_internal_error("reading a request")
-        elif options.content_in_event and read_input_content is not None:
-            try:
-                call.input_content = read_input_content(body)
-            except Exception:
-                report_internal_error("reading request content")
+        if read_input_content is not None and self.options.capture_any_content:
+            self._capture_input(call, span, read_input_content, body)
         return call
+
+    def _capture_input(self, call: InferenceCall, span: Any, read_input_content: Any, body: Any) -> None:
+        options = self.options
+        try:
+            if span.is_recording() or options.content_in_event:
+                call.input_content = read_input_content(body)
+            if call.input_content and options.content_on_span and span.is_recording():
+                span.set_attributes(
+                    {k: json.dumps(v, ensure_ascii=False, default=str) for k, v in call.input_content.items()}
+                )
+        except Exception:
+            report_internal_error("reading request content")
 
     def emit_content_event(self, call: InferenceCall, span: Any) -> None:
         """The opt-in ``gen_ai.client.inference.operation.details`` event, as a log record."""

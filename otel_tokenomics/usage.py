@@ -75,11 +75,23 @@ class Usage:
         self.source = source
 
     @property
+    def has_modalities(self) -> bool:
+        """Whether the provider broke any count down by modality."""
+        return not (
+            self.text_input_tokens is None
+            and self.image_input_tokens is None
+            and self.audio_input_tokens is None
+            and self.text_output_tokens is None
+            and self.image_output_tokens is None
+            and self.audio_output_tokens is None
+        )
+
+    @property
     def uncached_input_tokens(self) -> int:
         """Input billed at the plain input rate."""
         return max(self.input_tokens - self.cache_read_tokens - self.cache_write_tokens, 0)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:  # for tests and debugging
         return {name: getattr(self, name) for name in self.__slots__}
 
     def __eq__(self, other: object) -> bool:
