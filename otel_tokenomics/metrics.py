@@ -217,15 +217,9 @@ class _Series:
         server_port: int | None,
         error_type: str | None,
     ) -> None:
-        attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation, sc.GEN_AI_PROVIDER_NAME: provider}
-        if request_model:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = request_model
+        attributes = operation_attributes(operation, provider, request_model, server_address, server_port)
         if response_model:
             attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
-        if server_address:
-            attributes[sc.SERVER_ADDRESS] = server_address
-            if server_port is not None:
-                attributes[sc.SERVER_PORT] = server_port
         self.attributes = attributes
         # Token metrics carry no error.type; the duration ones do.
         self.timed = attributes if error_type is None else {**attributes, sc.ERROR_TYPE: error_type}
@@ -243,6 +237,24 @@ class _Series:
         if found is None:
             found = self._by_modality[modality] = {**self.attributes, sc.GEN_AI_TOKEN_MODALITY: modality}
         return found
+
+
+def operation_attributes(
+    operation: str,
+    provider: str,
+    request_model: str | None,
+    server_address: str | None,
+    server_port: int | None,
+) -> dict[str, Any]:
+    """What identifies an operation, on its span (from the start) and on its metrics alike."""
+    attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation, sc.GEN_AI_PROVIDER_NAME: provider}
+    if request_model:
+        attributes[sc.GEN_AI_REQUEST_MODEL] = request_model
+    if server_address:
+        attributes[sc.SERVER_ADDRESS] = server_address
+        if server_port is not None:
+            attributes[sc.SERVER_PORT] = server_port
+    return attributes
 
 
 def _split_by_modality(

@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.config import Options
-from otel_tokenomics.metrics import Metrics
+from otel_tokenomics.metrics import Metrics, operation_attributes
 from otel_tokenomics.version import __version__
 
 SCOPE_NAME = "otel_tokenomics"
@@ -46,16 +46,7 @@ class Telemetry:
         body: Mapping[str, Any],
     ) -> InferenceCall:
         operation = route.operation
-        attributes: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: operation,
-            sc.GEN_AI_PROVIDER_NAME: provider,
-        }
-        if request_model:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = request_model
-        if server_address:
-            attributes[sc.SERVER_ADDRESS] = server_address
-            if server_port is not None:
-                attributes[sc.SERVER_PORT] = server_port
+        attributes = operation_attributes(operation, provider, request_model, server_address, server_port)
         # The request parameters go in with the span's start, so samplers see them
         # too and the span takes one attribute batch instead of two. Reading them
         # is a few dict lookups; the costly parts (content, response, usage, cost)

@@ -173,6 +173,12 @@ read_embeddings_request = request_reader(EMBEDDINGS_REQUEST_FIELDS)
 # -- usage ------------------------------------------------------------------------------
 
 
+def _modality(details: Any, name: str) -> int | None:
+    """A per-modality count, or None unless reported non-zero (a 0 says nothing about the call)."""
+    value = getattr(details, name, None)
+    return count(value) or None if value else None
+
+
 def completion_usage(usage: Any) -> Usage:
     """``CompletionUsage`` of chat/completions and legacy completions."""
     usage = as_fields(usage)
@@ -183,25 +189,14 @@ def completion_usage(usage: Any) -> Usage:
     if prompt is not None:
         result.cache_read_tokens = count(getattr(prompt, "cached_tokens", None))
         result.cache_write_tokens = count(getattr(prompt, "cache_write_tokens", None))
-        # Modalities only when reported non-zero: a 0 says nothing about the call.
-        value = getattr(prompt, "text_tokens", None)
-        if value:
-            result.text_input_tokens = count(value)
-        value = getattr(prompt, "audio_tokens", None)
-        if value:
-            result.audio_input_tokens = count(value)
-        value = getattr(prompt, "image_tokens", None)
-        if value:
-            result.image_input_tokens = count(value)
+        result.text_input_tokens = _modality(prompt, "text_tokens")
+        result.audio_input_tokens = _modality(prompt, "audio_tokens")
+        result.image_input_tokens = _modality(prompt, "image_tokens")
     completion = as_fields(getattr(usage, "completion_tokens_details", None))
     if completion is not None:
         result.reasoning_tokens = count(getattr(completion, "reasoning_tokens", None))
-        value = getattr(completion, "text_tokens", None)
-        if value:
-            result.text_output_tokens = count(value)
-        value = getattr(completion, "audio_tokens", None)
-        if value:
-            result.audio_output_tokens = count(value)
+        result.text_output_tokens = _modality(completion, "text_tokens")
+        result.audio_output_tokens = _modality(completion, "audio_tokens")
     return result
 
 
