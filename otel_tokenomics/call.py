@@ -98,8 +98,8 @@ class InferenceCall:
         "capture",
         "chunk_count",
         "content",
+        "end_attributes",
         "ended",
-        "extra_attributes",
         "finish_reasons",
         "first_chunk_at",
         "input_content",
@@ -147,7 +147,8 @@ class InferenceCall:
         # choice index -> finish reason; a dict because stream chunks name the index.
         self.finish_reasons: dict[int, str] | None = None
         self.usage: Usage | None = None
-        self.extra_attributes: dict[str, Any] | None = None
+        # Attributes set when the span ends; adapters add provider-specific ones here.
+        self.end_attributes: dict[str, Any] = {}
         self.first_chunk_at: float | None = None
         self.last_chunk_at: float | None = None
         self.chunk_count = 0
@@ -165,11 +166,8 @@ class InferenceCall:
         self.finish_reasons[index] = reason
 
     def set_attribute(self, key: str, value: Any) -> None:
-        if value is None:
-            return
-        if self.extra_attributes is None:
-            self.extra_attributes = {}
-        self.extra_attributes[key] = value
+        if value is not None:
+            self.end_attributes[key] = value
 
     # -- timing ---------------------------------------------------------------------
 
@@ -224,6 +222,10 @@ class InferenceCall:
             return
         self.end(error=error, outcome=OUTCOME_FAILED if self.stream else None)
 
+    def may_be_abandoned(self) -> None:
+        """From now on the user decides when this call ends: end it when collected."""
+        self.__class__ = AbandonableCall
+
     def end_stream(self, outcome: str) -> None:
         if not self.ended:
             self.end(outcome=outcome)
@@ -242,14 +244,6 @@ class InferenceCall:
             except Exception:
                 report_internal_error("ending a span")
 
-    def __del__(self) -> None:
-        # A stream dropped without being closed or exhausted: end it when collected.
-        if not self.ended:
-            try:
-                self.end(outcome=OUTCOME_ABANDONED)
-            except Exception:
-                pass
-
     def _record(self, error: BaseException | None, outcome: str | None) -> None:
         duration = _perf_counter() - self.started_at
         error_type = type(error).__qualname__ if error is not None else None
@@ -264,7 +258,7 @@ class InferenceCall:
         self.telemetry.metrics.record(self, duration, error_type)
 
     def _end_attributes(self, outcome: str | None, error_type: str | None) -> dict[str, Any]:
-        attributes: dict[str, Any] = {}
+        attributes = self.end_attributes
         if self.response_id:
             attributes[sc.GEN_AI_RESPONSE_ID] = self.response_id
         if self.response_model:
@@ -305,8 +299,6 @@ class InferenceCall:
                 attributes[sc.TOKENOMICS_STREAM_OUTCOME] = outcome
         if error_type is not None:
             attributes[sc.ERROR_TYPE] = error_type
-        if self.extra_attributes:
-            attributes.update(self.extra_attributes)
         if self.telemetry.options.content_on_span:
             output = self.output_messages()
             if output is not None:
@@ -321,6 +313,25 @@ class InferenceCall:
         if callable(getattr(content, "messages", None)):
             return content.messages(self.finish_reasons)  # type: ignore[no-any-return]
         return content  # type: ignore[no-any-return]
+
+
+class AbandonableCall(InferenceCall):
+    """A call whose end is in the user's hands (a stream, an unread response).
+
+    Only these need a finalizer: the class of a call is switched to this one when
+    its stream or deferred response is handed to the user, so ordinary calls pay
+    nothing for it.
+    """
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        # A stream dropped without being closed or exhausted: end it when collected.
+        if not self.ended:
+            try:
+                self.end(outcome=OUTCOME_ABANDONED)
+            except Exception:
+                pass
 
 
 def _modality_attributes(attributes: dict[str, Any], usage: Usage) -> None:

@@ -38,6 +38,19 @@ from otel_tokenomics.endpoints import default_port, provider_for_host
 from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream
 from otel_tokenomics.telemetry import Telemetry
 
+try:  # the keys is_instrumentation_enabled() reads, read from one context lookup
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
+
+    def _instrumentation_enabled() -> bool:
+        current = otel_context.get_current()
+        return not (
+            current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+        )
+
+except ImportError:  # pragma: no cover - older or newer opentelemetry-instrumentation
+    _instrumentation_enabled = is_instrumentation_enabled
+
 _ENDPOINT_CACHE = "_tokenomics_endpoint"
 _PENDING_CALL = "_tokenomics_pending_call"
 
@@ -149,7 +162,7 @@ class StainlessInstrumentation:
         """Open the call's span, or None when this request is not ours to trace."""
         options = args[1] if len(args) > 1 else kwargs.get("options")
         route = self.routes.get(getattr(options, "url", None))  # type: ignore[arg-type]
-        if route is None or IN_CALL.get() or not is_instrumentation_enabled():
+        if route is None or IN_CALL.get() or not _instrumentation_enabled():
             return None
         method = options.method  # type: ignore[union-attr]
         if method != "post" and method.lower() != "post":
@@ -246,6 +259,7 @@ class StainlessInstrumentation:
             elif isinstance(result, self._deferred_types):
                 result.__dict__[_PENDING_CALL] = call
                 result.__class__ = self._deferred[type(result)]
+                call.may_be_abandoned()
             else:
                 call.finish(result)
         except Exception:

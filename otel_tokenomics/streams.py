@@ -38,6 +38,7 @@ def follow_stream(stream: Any, call: InferenceCall) -> bool:
             traced = _make_subclass(cls)
         stream.__dict__[CALL_ATTRIBUTE] = call
         stream.__class__ = traced
+        call.may_be_abandoned()
         return True
     except Exception:
         report_internal_error("following a stream")

@@ -136,3 +136,17 @@ def test_azure_client(instrument, telemetry) -> None:
     assert attributes["server.address"] == "contoso.openai.azure.com"
     assert attributes["gen_ai.request.model"] == "my-gpt4o"
     assert attributes["gen_ai.response.model"] == "gpt-4o-2024-11-20"
+
+
+def test_legacy_plain_suppression_key_is_honoured(instrument, telemetry) -> None:
+    from opentelemetry import context
+
+    instrument()
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    token = context.attach(context.set_value("suppress_instrumentation", True))
+    try:
+        server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    finally:
+        context.detach(token)
+    assert telemetry.spans() == []
