@@ -93,32 +93,21 @@ class Route:
 class InferenceCall:
     """One call in flight. Adapters write the response fields; the engine ends it."""
 
-    __slots__ = (
-        "__weakref__",
-        "capture",
-        "chunk_count",
-        "content",
-        "end_attributes",
-        "ended",
-        "finish_reasons",
-        "first_chunk_at",
-        "input_content",
-        "last_chunk_at",
-        "operation",
-        "output_chunk_count",
-        "provider",
-        "request_model",
-        "response_id",
-        "response_model",
-        "route",
-        "server_address",
-        "server_port",
-        "span",
-        "started_at",
-        "stream",
-        "telemetry",
-        "usage",
-    )
+    # What every call starts with; __init__ sets only what differs per call, and
+    # adapters overwrite the response fields as they read them.
+    ended = False
+    response_id: str | None = None
+    response_model: str | None = None
+    # choice index -> finish reason; a dict because stream chunks name the index.
+    finish_reasons: dict[int, str] | None = None
+    usage: Usage | None = None
+    first_chunk_at: float | None = None
+    last_chunk_at: float | None = None
+    chunk_count = 0
+    output_chunk_count = 0
+    # Opt-in message content: the adapter's input messages, and an output accumulator.
+    input_content: dict[str, Any] | None = None
+    content: Any = None
 
     def __init__(
         self,
@@ -140,23 +129,10 @@ class InferenceCall:
         self.server_address = server_address
         self.server_port = server_port
         self.stream = stream
-        self.started_at = _perf_counter()
-        self.ended = False
-        self.response_id: str | None = None
-        self.response_model: str | None = None
-        # choice index -> finish reason; a dict because stream chunks name the index.
-        self.finish_reasons: dict[int, str] | None = None
-        self.usage: Usage | None = None
+        self.capture = telemetry.options.capture_any_content
         # Attributes set when the span ends; adapters add provider-specific ones here.
         self.end_attributes: dict[str, Any] = {}
-        self.first_chunk_at: float | None = None
-        self.last_chunk_at: float | None = None
-        self.chunk_count = 0
-        self.output_chunk_count = 0
-        # Opt-in message content: the adapter's input messages, and an output accumulator.
-        self.input_content: dict[str, Any] | None = None
-        self.content: Any = None
-        self.capture = telemetry.options.capture_any_content
+        self.started_at = _perf_counter()
 
     # -- what adapters call -------------------------------------------------------
 
@@ -322,8 +298,6 @@ class AbandonableCall(InferenceCall):
     its stream or deferred response is handed to the user, so ordinary calls pay
     nothing for it.
     """
-
-    __slots__ = ()
 
     def __del__(self) -> None:
         # A stream dropped without being closed or exhausted: end it when collected.

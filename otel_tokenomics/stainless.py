@@ -23,6 +23,7 @@ What comes back decides how the call ends:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Mapping
@@ -90,6 +91,8 @@ class StainlessInstrumentation:
         # ``_raw_stream`` and close the HTTP response, not the raw stream, on close().
         self.helper_streams = helper_streams
         self._patched: list[tuple[type, str]] = []
+        self._replaced: list[tuple[type, str, Any, Any]] = []
+        self._active = False
 
     # -- patching ------------------------------------------------------------------------
 
@@ -121,11 +124,11 @@ class StainlessInstrumentation:
                     self._deferred[cls] = self._deferred_subclass(cls)
         self._deferred_types = tuple(self._deferred)
 
-        self._wrap(base.SyncAPIClient, "request", self._sync_request)
-        self._wrap(base.AsyncAPIClient, "request", self._async_request)
+        self._active = True
+        self._replace(base.SyncAPIClient, "request", self._sync_request)
+        self._replace(base.AsyncAPIClient, "request", self._async_request)
         # The helper modules are heavy and imported by the SDK only on first use of
         # .stream(): hook them when (if ever) they are imported, not now.
-        self._active = True
         for module in {module for module, _ in self.helper_streams}:
             wrapt.register_post_import_hook(self._patch_helpers, module)
 
@@ -147,10 +150,22 @@ class StainlessInstrumentation:
             report_internal_error("hooking the SDK's stream helpers")
 
     def unpatch(self) -> None:
+        # Inactive wrappers pass straight through: one that another library has
+        # wrapped again since cannot be taken out from under it.
         self._active = False
         for owner, name in reversed(self._patched):
             unwrap(owner, name)
         self._patched.clear()
+        for owner, name, original, replacement in reversed(self._replaced):
+            if owner.__dict__.get(name) is replacement:
+                setattr(owner, name, original)
+        self._replaced.clear()
+
+    def _replace(self, owner: type, name: str, make: Any) -> None:
+        original = owner.__dict__[name]
+        replacement = make(original)
+        setattr(owner, name, replacement)
+        self._replaced.append((owner, name, original, replacement))
 
     def _wrap(self, owner: type, name: str, wrapper: Any) -> None:
         wrapt.wrap_function_wrapper(owner, name, wrapper)
@@ -197,56 +212,72 @@ class StainlessInstrumentation:
         client.__dict__[_ENDPOINT_CACHE] = (base_url, self, endpoint)
         return endpoint
 
-    def _sync_request(
-        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            call = self._start(instance, args, kwargs)
-        except Exception:
-            report_internal_error("starting a span")
-            call = None
-        if call is None:
-            return wrapped(*args, **kwargs)
-        token = _attach(_set_span_in_context(call.span))
-        in_call = IN_CALL.set(True)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.fail(error)
-            raise
-        finally:
-            IN_CALL.reset(in_call)
-            _detach(token)
-        self._adopt(call, result)
-        return result
+    def _sync_request(self, original: Any) -> Any:
+        """The replacement of ``SyncAPIClient.request``.
 
-    async def _async_request_inner(
-        self, call: InferenceCall, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        token = _attach(_set_span_in_context(call.span))
-        in_call = IN_CALL.set(True)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.fail(error)
-            raise
-        finally:
-            IN_CALL.reset(in_call)
-            _detach(token)
-        self._adopt(call, result)
-        return result
+        A plain function rather than a wrapt wrapper: this runs for every API call
+        of the SDK, and a bound function wrapper costs more than all of our own
+        per-call bookkeeping together.
+        """
+        start = self._start
+        adopt = self._adopt
 
-    def _async_request(
-        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            call = self._start(instance, args, kwargs)
-        except Exception:
-            report_internal_error("starting a span")
-            call = None
-        if call is None:
-            return wrapped(*args, **kwargs)
-        return self._async_request_inner(call, wrapped, args, kwargs)
+        @functools.wraps(original)
+        def request(client: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self._active:
+                return original(client, *args, **kwargs)
+            try:
+                call = start(client, args, kwargs)
+            except Exception:
+                report_internal_error("starting a span")
+                call = None
+            if call is None:
+                return original(client, *args, **kwargs)
+            token = _attach(_set_span_in_context(call.span))
+            in_call = IN_CALL.set(True)
+            try:
+                result = original(client, *args, **kwargs)
+            except BaseException as error:
+                call.fail(error)
+                raise
+            finally:
+                IN_CALL.reset(in_call)
+                _detach(token)
+            adopt(call, result)
+            return result
+
+        return request
+
+    def _async_request(self, original: Any) -> Any:
+        """The replacement of ``AsyncAPIClient.request``; still a coroutine function."""
+        start = self._start
+        adopt = self._adopt
+
+        @functools.wraps(original)
+        async def request(client: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self._active:
+                return await original(client, *args, **kwargs)
+            try:
+                call = start(client, args, kwargs)
+            except Exception:
+                report_internal_error("starting a span")
+                call = None
+            if call is None:
+                return await original(client, *args, **kwargs)
+            token = _attach(_set_span_in_context(call.span))
+            in_call = IN_CALL.set(True)
+            try:
+                result = await original(client, *args, **kwargs)
+            except BaseException as error:
+                call.fail(error)
+                raise
+            finally:
+                IN_CALL.reset(in_call)
+                _detach(token)
+            adopt(call, result)
+            return result
+
+        return request
 
     def _adopt(self, call: InferenceCall, result: Any) -> None:
         """Hand the SDK's return value to the call; never raises."""

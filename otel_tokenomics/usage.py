@@ -23,56 +23,52 @@ SOURCE_UNAVAILABLE = "unavailable"
 
 
 class Usage:
-    """Token counts of one call, normalized to the semconv arithmetic."""
+    """Token counts of one call, normalized to the semconv arithmetic.
 
-    __slots__ = (
-        "audio_input_tokens",
-        "audio_output_tokens",
-        "cache_read_tokens",
-        "cache_write_by_ttl",
-        "cache_write_tokens",
-        "image_input_tokens",
-        "image_output_tokens",
+    Fields left unset keep the class defaults below (0, or None for "not
+    reported"), so building one costs only the fields a provider reported.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    # Cache writes split by time-to-live where the provider bills them apart
+    # ("5m"/"1h" for Anthropic, "30m"/"12h" for OpenAI Responses).
+    cache_write_by_ttl: dict[str, int] | None = None
+    text_input_tokens: int | None = None
+    image_input_tokens: int | None = None
+    audio_input_tokens: int | None = None
+    text_output_tokens: int | None = None
+    image_output_tokens: int | None = None
+    audio_output_tokens: int | None = None
+    source: str = SOURCE_PROVIDER
+
+    FIELDS = (
         "input_tokens",
         "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
         "reasoning_tokens",
-        "source",
+        "cache_write_by_ttl",
         "text_input_tokens",
+        "image_input_tokens",
+        "audio_input_tokens",
         "text_output_tokens",
+        "image_output_tokens",
+        "audio_output_tokens",
+        "source",
     )
 
-    def __init__(
-        self,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        *,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-        reasoning_tokens: int = 0,
-        cache_write_by_ttl: dict[str, int] | None = None,
-        text_input_tokens: int | None = None,
-        image_input_tokens: int | None = None,
-        audio_input_tokens: int | None = None,
-        text_output_tokens: int | None = None,
-        image_output_tokens: int | None = None,
-        audio_output_tokens: int | None = None,
-        source: str = SOURCE_PROVIDER,
-    ) -> None:
+    def __init__(self, input_tokens: int = 0, output_tokens: int = 0, **details: Any) -> None:
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
-        self.cache_read_tokens = cache_read_tokens
-        self.cache_write_tokens = cache_write_tokens
-        self.reasoning_tokens = reasoning_tokens
-        # Cache writes split by time-to-live where the provider bills them apart
-        # ("5m"/"1h" for Anthropic, "30m"/"12h" for OpenAI Responses).
-        self.cache_write_by_ttl = cache_write_by_ttl
-        self.text_input_tokens = text_input_tokens
-        self.image_input_tokens = image_input_tokens
-        self.audio_input_tokens = audio_input_tokens
-        self.text_output_tokens = text_output_tokens
-        self.image_output_tokens = image_output_tokens
-        self.audio_output_tokens = audio_output_tokens
-        self.source = source
+        if details:
+            for name, value in details.items():
+                if name not in self.FIELDS:
+                    raise TypeError(f"Usage has no field {name!r}")
+                setattr(self, name, value)
 
     @property
     def has_modalities(self) -> bool:
@@ -92,7 +88,7 @@ class Usage:
         return max(self.input_tokens - self.cache_read_tokens - self.cache_write_tokens, 0)
 
     def as_dict(self) -> dict[str, Any]:  # for tests and debugging
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Usage) and self.as_dict() == other.as_dict()

@@ -150,3 +150,36 @@ def test_legacy_plain_suppression_key_is_honoured(instrument, telemetry) -> None
     finally:
         context.detach(token)
     assert telemetry.spans() == []
+
+
+def test_patched_methods_keep_their_nature_and_coexist_with_later_wrappers(telemetry) -> None:
+    import inspect
+
+    from openai import _base_client
+
+    import otel_tokenomics
+
+    original = _base_client.SyncAPIClient.__dict__["request"]
+    otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider)
+    ours = _base_client.SyncAPIClient.__dict__["request"]
+    assert inspect.iscoroutinefunction(_base_client.AsyncAPIClient.request)
+    assert inspect.signature(ours) == inspect.signature(original)
+
+    seen = []
+
+    def another_library(self, *args, **kwargs):  # wraps on top of ours
+        seen.append(True)
+        return ours(self, *args, **kwargs)
+
+    _base_client.SyncAPIClient.request = another_library
+    try:
+        otel_tokenomics.uninstrument()
+        # Ours cannot be taken out from under the other wrapper, so it passes through.
+        assert _base_client.SyncAPIClient.__dict__["request"] is another_library
+        server = Server()
+        server.json("/chat/completions", chat_completion())
+        server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert seen == [True]
+        assert telemetry.spans() == []
+    finally:
+        _base_client.SyncAPIClient.request = original

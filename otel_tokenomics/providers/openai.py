@@ -173,10 +173,9 @@ read_embeddings_request = request_reader(EMBEDDINGS_REQUEST_FIELDS)
 # -- usage ------------------------------------------------------------------------------
 
 
-def _modality(details: Any, name: str) -> int | None:
+def _modality(value: Any) -> int | None:
     """A per-modality count, or None unless reported non-zero (a 0 says nothing about the call)."""
-    value = getattr(details, name, None)
-    return count(value) or None if value else None
+    return (count(value) or None) if value else None
 
 
 def completion_usage(usage: Any) -> Usage:
@@ -189,14 +188,21 @@ def completion_usage(usage: Any) -> Usage:
     if prompt is not None:
         result.cache_read_tokens = count(getattr(prompt, "cached_tokens", None))
         result.cache_write_tokens = count(getattr(prompt, "cache_write_tokens", None))
-        result.text_input_tokens = _modality(prompt, "text_tokens")
-        result.audio_input_tokens = _modality(prompt, "audio_tokens")
-        result.image_input_tokens = _modality(prompt, "image_tokens")
+        text = getattr(prompt, "text_tokens", None)
+        audio = getattr(prompt, "audio_tokens", None)
+        image = getattr(prompt, "image_tokens", None)
+        if text or audio or image:  # a plain text chat reports none, or zeros
+            result.text_input_tokens = _modality(text)
+            result.audio_input_tokens = _modality(audio)
+            result.image_input_tokens = _modality(image)
     completion = as_fields(getattr(usage, "completion_tokens_details", None))
     if completion is not None:
         result.reasoning_tokens = count(getattr(completion, "reasoning_tokens", None))
-        result.text_output_tokens = _modality(completion, "text_tokens")
-        result.audio_output_tokens = _modality(completion, "audio_tokens")
+        text = getattr(completion, "text_tokens", None)
+        audio = getattr(completion, "audio_tokens", None)
+        if text or audio:
+            result.text_output_tokens = _modality(text)
+            result.audio_output_tokens = _modality(audio)
     return result
 
 
