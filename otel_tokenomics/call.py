@@ -227,7 +227,7 @@ class InferenceCall:
         if span.is_recording():
             span.set_attributes(self._end_attributes(outcome, error_type))
             if error is not None:
-                span.set_status(Status(StatusCode.ERROR, str(error) or error_type))
+                span.set_status(Status(StatusCode.ERROR, _error_description(error, error_type)))
         span.end()
         if self.telemetry.options.content_in_event:
             self.telemetry.emit_content_event(self, span)
@@ -306,6 +306,16 @@ class AbandonableCall(InferenceCall):
                 self.end(outcome=OUTCOME_ABANDONED)
             except Exception:
                 pass
+
+
+def _error_description(error: BaseException, error_type: str | None) -> str:
+    """The error's type and HTTP status, never its message.
+
+    Provider error messages quote the request back, API keys included (OpenAI's
+    401 says "Incorrect API key provided: sk-...abcd"); a span must not carry that.
+    """
+    status = getattr(error, "status_code", None)
+    return f"{error_type} (HTTP {status})" if isinstance(status, int) else str(error_type)
 
 
 def _modality_attributes(attributes: dict[str, Any], usage: Usage) -> None:

@@ -41,7 +41,12 @@ TOOLS = [
 
 def _everything(telemetry) -> str:
     spans = [
-        dict(s.attributes) | {"name": s.name, "events": [dict(e.attributes or {}) for e in s.events]}
+        dict(s.attributes)
+        | {
+            "name": s.name,
+            "status": s.status.description,
+            "events": [dict(e.attributes or {}) for e in s.events],
+        }
         for s in telemetry.spans()
     ]
     return json.dumps(spans, default=str) + repr(telemetry.metrics())
@@ -179,3 +184,24 @@ def test_keys_headers_and_url_credentials_are_never_recorded(instrument, telemet
     attributes = telemetry.span().attributes
     assert attributes["server.address"] == "gateway.example.com"
     assert attributes["server.port"] == 8443
+
+
+def test_error_messages_quoting_the_key_are_not_recorded(instrument, telemetry) -> None:
+    import openai
+
+    instrument()
+    server = Server()
+    message = (
+        f"Incorrect API key provided: {SECRET[:7]}********{SECRET[-4:]}. Find your key in the dashboard."
+    )
+    server.json(
+        "/chat/completions",
+        {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}},
+        status=401,
+    )
+    with pytest.raises(openai.AuthenticationError) as raised:
+        server.client().chat.completions.create(model="gpt-4o", messages=MESSAGES[:1])
+    assert SECRET[-4:] in str(raised.value)  # the SDK's own exception keeps it, unchanged
+    span = telemetry.span()
+    assert span.status.description == "AuthenticationError (HTTP 401)"
+    assert SECRET[:7] not in _everything(telemetry) and "Incorrect API key" not in _everything(telemetry)
