@@ -276,10 +276,17 @@ class InferenceCall:
         if error_type is not None:
             attributes[sc.ERROR_TYPE] = error_type
         if self.telemetry.options.content_on_span:
-            output = self.output_messages()
-            if output is not None:
-                attributes[sc.GEN_AI_OUTPUT_MESSAGES] = json.dumps(output, ensure_ascii=False, default=str)
+            attributes.update(self.output_content_attributes())
         return attributes
+
+    def input_content_attributes(self) -> dict[str, str]:
+        """The opt-in request content as attributes: JSON strings (spans take no structures)."""
+        content = self.input_content
+        return {key: _json(value) for key, value in content.items()} if content else {}
+
+    def output_content_attributes(self) -> dict[str, str]:
+        output = self.output_messages()
+        return {sc.GEN_AI_OUTPUT_MESSAGES: _json(output)} if output is not None else {}
 
     def output_messages(self) -> list[dict[str, Any]] | None:
         """The opt-in output content, as the adapter accumulated it (semconv message shape)."""
@@ -306,6 +313,10 @@ class AbandonableCall(InferenceCall):
                 self.end(outcome=OUTCOME_ABANDONED)
             except Exception:
                 pass
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _error_description(error: BaseException, error_type: str | None) -> str:

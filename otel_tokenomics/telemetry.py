@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,9 +75,7 @@ class Telemetry:
             if span.is_recording() or options.content_in_event:
                 call.input_content = read_input_content(body)
             if call.input_content and options.content_on_span and span.is_recording():
-                span.set_attributes(
-                    {k: json.dumps(v, ensure_ascii=False, default=str) for k, v in call.input_content.items()}
-                )
+                span.set_attributes(call.input_content_attributes())
         except Exception:
             report_internal_error("reading request content")
 
@@ -91,19 +88,11 @@ class Telemetry:
                 self._event_logger = get_logger(
                     SCOPE_NAME, __version__, self._logger_provider, schema_url=SCHEMA_URL
                 )
-            attributes: dict[str, Any] = {
-                sc.GEN_AI_OPERATION_NAME: call.operation,
-                sc.GEN_AI_PROVIDER_NAME: call.provider,
-            }
-            if call.request_model:
-                attributes[sc.GEN_AI_REQUEST_MODEL] = call.request_model
-            if call.input_content:
-                attributes.update(
-                    {k: json.dumps(v, ensure_ascii=False, default=str) for k, v in call.input_content.items()}
-                )
-            output = call.output_messages()
-            if output is not None:
-                attributes[sc.GEN_AI_OUTPUT_MESSAGES] = json.dumps(output, ensure_ascii=False, default=str)
+            attributes: dict[str, Any] = operation_attributes(
+                call.operation, call.provider, call.request_model, None, None
+            )
+            attributes.update(call.input_content_attributes())
+            attributes.update(call.output_content_attributes())
             self._event_logger.emit(
                 event_name=sc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
                 attributes=attributes,
