@@ -248,7 +248,8 @@ def _read_common(call: InferenceCall, response: Any) -> None:
         call.set_attribute(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
 
 
-def read_chat_response(call: InferenceCall, response: Any) -> None:
+def _read_completion(call: InferenceCall, response: Any) -> Any:
+    """What chat and legacy completions share: ids, finish reasons, usage. Returns the choices."""
     _read_common(call, response)
     choices = getattr(response, "choices", None) or ()
     for position, choice in enumerate(choices):
@@ -259,35 +260,17 @@ def read_chat_response(call: InferenceCall, response: Any) -> None:
     usage = getattr(response, "usage", None)
     if usage is not None:
         call.usage = completion_usage(usage)
+    return choices
+
+
+def read_chat_response(call: InferenceCall, response: Any) -> None:
+    choices = _read_completion(call, response)
     if call.capture:
         call.content = [_chat_output_message(choice) for choice in choices]
 
 
-def read_chat_chunk(call: InferenceCall, chunk: Any) -> None:
-    if call.response_id is None:
-        _read_common(call, chunk)
-    usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
-    if usage is not None:
-        call.usage = completion_usage(usage)
-    for choice in chunk.choices:
-        reason = choice.finish_reason
-        if reason is not None:
-            call.set_finish_reason(choice.index, reason)
-        if call.capture:
-            _accumulator(call).add_chat_delta(choice)
-
-
 def read_completion_response(call: InferenceCall, response: Any) -> None:
-    _read_common(call, response)
-    choices = getattr(response, "choices", None) or ()
-    for position, choice in enumerate(choices):
-        reason = getattr(choice, "finish_reason", None)
-        if isinstance(reason, str):
-            index = getattr(choice, "index", position)
-            call.set_finish_reason(index if isinstance(index, int) else position, reason)
-    usage = getattr(response, "usage", None)
-    if usage is not None:
-        call.usage = completion_usage(usage)
+    choices = _read_completion(call, response)
     if call.capture:
         call.content = [
             {"role": "assistant", "parts": [{"type": "text", "content": getattr(c, "text", "")}]}
@@ -295,18 +278,23 @@ def read_completion_response(call: InferenceCall, response: Any) -> None:
         ]
 
 
-def read_completion_chunk(call: InferenceCall, chunk: Any) -> None:
-    if call.response_id is None:
-        _read_common(call, chunk)
-    usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
-    if usage is not None:
-        call.usage = completion_usage(usage)
-    for choice in chunk.choices:
-        reason = choice.finish_reason
-        if reason is not None:
-            call.set_finish_reason(choice.index, reason)
-        if call.capture:
-            _accumulator(call).add_text(choice.index, choice.text)
+def _chunk_reader(accumulate: Callable[[_StreamedOutput, Any], None]) -> Callable[[InferenceCall, Any], None]:
+    """A stream chunk reader for chat and legacy completions; they differ in where text sits."""
+
+    def read(call: InferenceCall, chunk: Any) -> None:
+        if call.response_id is None:
+            _read_common(call, chunk)
+        usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
+        if usage is not None:
+            call.usage = completion_usage(usage)
+        for choice in chunk.choices:
+            reason = choice.finish_reason
+            if reason is not None:
+                call.set_finish_reason(choice.index, reason)
+            if call.capture:
+                accumulate(_accumulator(call), choice)
+
+    return read
 
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -652,6 +640,10 @@ def _accumulator(call: InferenceCall) -> _StreamedOutput:
     if content is None:
         content = call.content = _StreamedOutput()
     return content  # type: ignore[no-any-return]
+
+
+read_chat_chunk = _chunk_reader(lambda output, choice: output.add_chat_delta(choice))
+read_completion_chunk = _chunk_reader(lambda output, choice: output.add_text(choice.index, choice.text))
 
 
 # -- the endpoints --------------------------------------------------------------------------
