@@ -36,7 +36,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 
 from otel_tokenomics.call import IN_CALL, OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import default_port, provider_for_host
-from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream
+from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream, observing_subclass
 from otel_tokenomics.telemetry import Telemetry
 
 try:  # the keys is_instrumentation_enabled() reads, read from one context lookup
@@ -304,11 +304,7 @@ class StainlessInstrumentation:
         base_parse = cls.parse  # type: ignore[attr-defined]
         base_close = getattr(cls, "close", None)
         adopt_parsed = self._adopt_parsed
-        namespace: dict[str, Any] = {
-            "__module__": cls.__module__,
-            "__qualname__": cls.__qualname__,
-            "__doc__": cls.__doc__,
-        }
+        namespace: dict[str, Any] = {}
         if inspect.iscoroutinefunction(base_parse):
 
             async def parse_async(response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -357,7 +353,7 @@ class StainlessInstrumentation:
                     _end_pending(response)
 
             namespace["close"] = close
-        return type(cls.__name__, (cls,), namespace)
+        return observing_subclass(cls, namespace)
 
     def _adopt_parsed(self, call: InferenceCall, parsed: Any, kwargs: dict[str, Any]) -> None:
         if kwargs.get("to") is not None and not isinstance(parsed, self._stream_types):

@@ -49,6 +49,15 @@ def follow_stream(stream: Any, call: InferenceCall) -> bool:
 _traced_classes: set[type] = set()
 
 
+def observing_subclass(cls: type, overrides: dict[str, Any]) -> type:
+    """A subclass of an SDK class that looks like it (name, module, doc) and
+    overrides only ``overrides``: objects whose class is swapped to it still are,
+    for every check and every repr, what the SDK made."""
+    namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+    namespace.update(overrides)
+    return type(cls.__name__, (cls,), namespace)
+
+
 def _make_subclass(cls: type) -> type:
     with _lock:
         traced = _subclasses.get(cls)
@@ -57,10 +66,7 @@ def _make_subclass(cls: type) -> type:
         if cls in _traced_classes:
             return cls
         namespace = _async_namespace(cls) if hasattr(cls, "__anext__") else _sync_namespace(cls)
-        namespace["__module__"] = cls.__module__
-        namespace["__qualname__"] = cls.__qualname__
-        namespace["__doc__"] = cls.__doc__
-        traced = type(cls.__name__, (cls,), namespace)
+        traced = observing_subclass(cls, namespace)
         _subclasses[cls] = traced
         _traced_classes.add(traced)
         return traced
