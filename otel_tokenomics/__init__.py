@@ -16,7 +16,7 @@ from typing import Any
 
 from otel_tokenomics.version import __version__
 
-__all__ = ["__version__", "instrument", "instrumented", "uninstrument"]
+__all__ = ["PriceOverrideError", "__version__", "instrument", "instrumented", "set_prices", "uninstrument"]
 
 logger = logging.getLogger("otel_tokenomics")
 _lock = threading.Lock()
@@ -27,15 +27,23 @@ def _instrumentor(target: str) -> Any:
     return getattr(importlib.import_module(module_name), class_name)()
 
 
-def instrument(tracer_provider: Any = None, meter_provider: Any = None, **options: Any) -> list[str]:
+def instrument(
+    tracer_provider: Any = None, meter_provider: Any = None, *, prices: Any = None, **options: Any
+) -> list[str]:
     """Instrument every supported SDK that is installed; returns the entry-point names now active.
 
     ``tracer_provider`` / ``meter_provider`` default to the global ones. Options
     (see the README): ``capture_content``, ``metric_names``, ``provider_map``,
-    ``logger_provider``. Calling it again changes nothing; it never raises.
+    ``logger_provider``. ``prices``: your own prices, a ``.toml``/``.json`` path or
+    a mapping (default: ``OTEL_TOKENOMICS_PRICES``). Calling it again changes
+    nothing. It raises only :class:`PriceOverrideError`, for a bad price file,
+    before patching anything; nothing else it does can raise.
     """
+    from otel_tokenomics import pricing
     from otel_tokenomics.providers import INSTRUMENTORS
 
+    if prices is not None or not pricing.is_configured():
+        pricing.configure(prices)  # a bad price file fails here, loudly, and never inside a call
     active: list[str] = []
     with _lock:
         for name, (package, target) in INSTRUMENTORS.items():
@@ -52,6 +60,25 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None, **option
             except Exception:
                 logger.warning("otel-tokenomics could not instrument %s", package, exc_info=True)
     return active
+
+
+def set_prices(prices: Any) -> None:
+    """Replace the user prices in force: a ``.toml``/``.json`` path, a mapping, or None for none.
+
+    Checked at once: raises :class:`PriceOverrideError` naming the entry and the
+    problem, and then leaves the prices in force unchanged.
+    """
+    from otel_tokenomics import pricing
+
+    pricing.configure(prices if prices is not None else False)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PriceOverrideError":  # lazily: importing the package loads no pricing code
+        from otel_tokenomics.pricing.overrides import PriceOverrideError
+
+        return PriceOverrideError
+    raise AttributeError(name)
 
 
 def uninstrument() -> None:

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Status, StatusCode
 
 from otel_tokenomics import semconv as sc
-from otel_tokenomics.cost import cost_attributes
+from otel_tokenomics.cost import STATUS_NO_USAGE, STATUS_UNPRICED, cost_attributes, price_call
 from otel_tokenomics.usage import SOURCE_UNAVAILABLE, Usage
 
 if TYPE_CHECKING:
+    from otel_tokenomics.pricing.compute import Cost
     from otel_tokenomics.telemetry import Telemetry
 
 logger = logging.getLogger("otel_tokenomics")
@@ -101,6 +102,9 @@ class InferenceCall:
     # choice index -> finish reason; a dict because stream chunks name the index.
     finish_reasons: dict[int, str] | None = None
     usage: Usage | None = None
+    # What the price depends on besides model and date: {"service_tier": "flex"},
+    # {"processing": "batch"}; adapters set it from the response.
+    price_context: dict[str, str] | None = None
     first_chunk_at: float | None = None
     last_chunk_at: float | None = None
     chunk_count = 0
@@ -224,16 +228,31 @@ class InferenceCall:
         duration = _perf_counter() - self.started_at
         error_type = type(error).__qualname__ if error is not None else None
         span = self.span
-        if span.is_recording():
-            span.set_attributes(self._end_attributes(outcome, error_type))
+        recording = span.is_recording()
+        metrics = self.telemetry.metrics
+        status, cost = STATUS_NO_USAGE, None
+        # Priced even when the span is not sampled: spend counters must not shrink
+        # with the sampling ratio. Skipped only when nothing would see the result.
+        if self.usage is not None and (recording or metrics.active()):
+            try:
+                status, cost = price_call(
+                    self.provider, (self.response_model, self.request_model), self.usage, self.price_context
+                )
+            except Exception:
+                report_internal_error("pricing a call")
+                status = STATUS_UNPRICED
+        if recording:
+            span.set_attributes(self._end_attributes(outcome, error_type, status, cost))
             if error is not None:
                 span.set_status(Status(StatusCode.ERROR, _error_description(error, error_type)))
         span.end()
         if self.telemetry.options.content_in_event:
             self.telemetry.emit_content_event(self, span)
-        self.telemetry.metrics.record(self, duration, error_type)
+        metrics.record(self, duration, error_type, status, cost)
 
-    def _end_attributes(self, outcome: str | None, error_type: str | None) -> dict[str, Any]:
+    def _end_attributes(
+        self, outcome: str | None, error_type: str | None, status: str, cost: Cost | None
+    ) -> dict[str, Any]:
         attributes = self.end_attributes
         if self.response_id:
             attributes[sc.GEN_AI_RESPONSE_ID] = self.response_id
@@ -259,7 +278,7 @@ class InferenceCall:
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = usage.source
         else:
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = SOURCE_UNAVAILABLE
-        attributes.update(cost_attributes(self.provider, self.response_model or self.request_model, usage))
+        attributes.update(cost_attributes(status, cost))
         if self.stream:
             ttfc = self.time_to_first_chunk
             if ttfc is not None:

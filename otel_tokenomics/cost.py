@@ -1,18 +1,23 @@
-"""The cost seam: normalized usage in, cost attributes out.
+"""The cost seam: normalized usage in, a priced answer out.
 
-Everything that prices a call goes through :func:`cost_attributes`; the price
-catalog plugs in behind it. Until a price is known for a model the answer is an
-explicit ``tokenomics.cost.status=unpriced`` and no amount, never a silent 0.
+Every call is priced through :func:`price_call`; the pricer behind it (the
+bundled catalog, the user's overrides) is installed by
+:func:`otel_tokenomics.pricing.configure` and otherwise built on first use. A
+model without a price gets ``tokenomics.cost.status=unpriced`` and no amount,
+never a silent 0.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.usage import SOURCE_PROVIDER, Usage
+
+if TYPE_CHECKING:
+    from otel_tokenomics.pricing.compute import Cost
 
 STATUS_PRICED = "priced"
 STATUS_UNPRICED = "unpriced"
@@ -20,60 +25,84 @@ STATUS_ESTIMATED = "estimated"
 STATUS_NO_USAGE = "no_usage"
 
 
-class CostBreakdown(Protocol):
-    """What a price lookup returns: amounts in ``currency`` per token class."""
-
-    currency: str
-    input: float
-    output: float
-    cache_read: float
-    cache_write: float
-    total: float
-    source: str
-
-
 class Pricer(Protocol):
-    def __call__(
-        self, provider: str, model: str, usage: Usage, timestamp_ns: int
-    ) -> CostBreakdown | None: ...
+    def cost(
+        self,
+        provider: str,
+        models: tuple[str | None, ...],
+        usage: Usage,
+        timestamp_ns: int,
+        context: Mapping[str, str] | None = None,
+    ) -> Cost | None: ...
 
 
-def _no_prices(provider: str, model: str, usage: Usage, timestamp_ns: int) -> CostBreakdown | None:
-    return None
+class _NoPrices:
+    """Prices nothing: every call is unpriced (a bad price file, or tests)."""
+
+    def cost(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
-_pricer: Pricer = _no_prices
+NO_PRICES: Pricer = _NoPrices()
+_pricer: Pricer | None = None
 
 
 def set_pricer(pricer: Pricer | None) -> None:
-    """Install the price lookup (the catalog, or a user's own); None removes it."""
+    """Install the price lookup; None goes back to the bundled catalog (loaded on first use)."""
     global _pricer
-    _pricer = pricer if pricer is not None else _no_prices
+    _pricer = pricer
+
+
+def get_pricer() -> Pricer:
+    global _pricer
+    pricer = _pricer
+    if pricer is None:
+        from otel_tokenomics.pricing.engine import Pricer as CatalogPricer
+
+        pricer = _pricer = CatalogPricer()
+    return pricer
+
+
+def price_call(
+    provider: str,
+    models: tuple[str | None, ...],
+    usage: Usage | None,
+    context: Mapping[str, str] | None = None,
+    timestamp_ns: int | None = None,
+) -> tuple[str, Cost | None]:
+    """``(tokenomics.cost.status, cost or None)`` for one call. May raise: callers guard it."""
+    if usage is None:
+        return STATUS_NO_USAGE, None
+    cost = get_pricer().cost(provider, models, usage, time.time_ns() if timestamp_ns is None else timestamp_ns, context)
+    if cost is None:
+        return STATUS_UNPRICED, None
+    return (STATUS_PRICED if usage.source == SOURCE_PROVIDER else STATUS_ESTIMATED), cost
 
 
 # Shared answers: never mutated by callers (they update() their own dict from them).
-_NO_USAGE: dict[str, Any] = {sc.TOKENOMICS_COST_STATUS: STATUS_NO_USAGE}
-_UNPRICED: dict[str, Any] = {sc.TOKENOMICS_COST_STATUS: STATUS_UNPRICED}
+_STATUS_ONLY: dict[str, Mapping[str, Any]] = {
+    status: {sc.TOKENOMICS_COST_STATUS: status} for status in (STATUS_NO_USAGE, STATUS_UNPRICED)
+}
 
 
-def cost_attributes(
-    provider: str, model: str | None, usage: Usage | None, timestamp_ns: int | None = None
-) -> Mapping[str, Any]:
-    """The ``tokenomics.cost.*`` attributes for one call, priced at ``timestamp_ns`` (now)."""
-    if usage is None:
-        return _NO_USAGE
-    if _pricer is _no_prices or not model:
-        return _UNPRICED
-    breakdown = _pricer(provider, model, usage, time.time_ns() if timestamp_ns is None else timestamp_ns)
-    if breakdown is None:
-        return _UNPRICED
-    return {
-        sc.TOKENOMICS_COST_TOTAL: breakdown.total,
-        sc.TOKENOMICS_COST_INPUT: breakdown.input,
-        sc.TOKENOMICS_COST_OUTPUT: breakdown.output,
-        sc.TOKENOMICS_COST_CACHE_READ: breakdown.cache_read,
-        sc.TOKENOMICS_COST_CACHE_WRITE: breakdown.cache_write,
-        sc.TOKENOMICS_COST_CURRENCY: breakdown.currency,
-        sc.TOKENOMICS_PRICING_SOURCE: breakdown.source,
-        sc.TOKENOMICS_COST_STATUS: STATUS_PRICED if usage.source == SOURCE_PROVIDER else STATUS_ESTIMATED,
+def cost_attributes(status: str, cost: Cost | None) -> Mapping[str, Any]:
+    """The ``tokenomics.cost.*`` / ``tokenomics.pricing.*`` span attributes of a priced call."""
+    if cost is None:
+        return _STATUS_ONLY.get(status) or {sc.TOKENOMICS_COST_STATUS: status}
+    attributes: dict[str, Any] = {
+        sc.TOKENOMICS_COST_STATUS: status,
+        sc.TOKENOMICS_COST_TOTAL: float(cost.total),
+        sc.TOKENOMICS_COST_CURRENCY: cost.currency,
+        sc.TOKENOMICS_COST_SOURCE: cost.source,
     }
+    if cost.version:
+        attributes[sc.TOKENOMICS_PRICING_VERSION] = cost.version
+    if cost.model:
+        attributes[sc.TOKENOMICS_PRICING_MODEL] = cost.model
+    if cost.split:
+        attributes[sc.TOKENOMICS_COST_INPUT] = float(cost.input)
+        attributes[sc.TOKENOMICS_COST_CACHE_READ] = float(cost.cache_read)
+        attributes[sc.TOKENOMICS_COST_CACHE_WRITE] = float(cost.cache_write)
+        attributes[sc.TOKENOMICS_COST_OUTPUT] = float(cost.output)
+        attributes[sc.TOKENOMICS_COST_CACHE_SAVINGS] = float(cost.cache_savings)
+    return attributes

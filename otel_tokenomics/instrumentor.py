@@ -41,6 +41,9 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         patcher = None
         try:
+            from otel_tokenomics import pricing
+
+            pricing.configure_once(kwargs.get("prices"))
             telemetry = Telemetry(
                 load_options(kwargs),
                 tracer_provider=kwargs.get("tracer_provider"),

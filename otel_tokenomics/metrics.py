@@ -14,10 +14,12 @@ from opentelemetry.metrics import Meter
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.config import Options
+from otel_tokenomics.cost import STATUS_UNPRICED
 from otel_tokenomics.usage import Usage
 
 if TYPE_CHECKING:
     from otel_tokenomics.call import InferenceCall
+    from otel_tokenomics.pricing.compute import Cost
 
 # Bucket boundaries the GenAI conventions advise.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -52,6 +54,9 @@ class Metrics:
         self.latest = options.latest_metrics
         self._cache: dict[tuple[Any, ...], _Series] = {}
         self._probe: Any = None
+        # Spend counters exist in every naming generation: they are ours.
+        self.cost = _counter(meter, sc.METRIC_TOKENOMICS_COST)
+        self.unpriced = _counter(meter, sc.METRIC_TOKENOMICS_UNPRICED_CALLS)
         if self.legacy:
             self.operation_duration = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS
@@ -101,10 +106,25 @@ class Metrics:
             if self._probe is None:
                 self._probe = self.inference_duration
 
-    def record(self, call: InferenceCall, duration: float, error_type: str | None) -> None:
+    def active(self) -> bool:
+        """Whether a measurement recorded now would reach a MeterProvider."""
+        return not self._inert()
+
+    def record(
+        self,
+        call: InferenceCall,
+        duration: float,
+        error_type: str | None,
+        cost_status: str | None = None,
+        cost: Cost | None = None,
+    ) -> None:
         if self._inert():
             return
         series = self._series(call, error_type)
+        if cost is not None:
+            self._record_cost(cost, cost_status, series)
+        elif cost_status == STATUS_UNPRICED:
+            self.unpriced.add(1, series.unpriced)
         attributes = series.attributes
         timed = series.timed
         usage = call.usage
@@ -135,6 +155,20 @@ class Metrics:
             if usage is not None:
                 self.operation_input.record(usage.input_tokens, timed)
                 self.operation_output.record(usage.output_tokens, timed)
+
+    def _record_cost(self, cost: Cost, status: str | None, series: _Series) -> None:
+        add = self.cost.add
+        if not cost.split:
+            add(float(cost.total), series.cost_attributes("unattributed", status))
+            return
+        for token_class, amount in (
+            ("input", cost.input),
+            ("cache_read", cost.cache_read),
+            ("cache_write", cost.cache_write),
+            ("output", cost.output),
+        ):
+            if amount:
+                add(float(amount), series.cost_attributes(token_class, status))
 
     def _inert(self) -> bool:
         """True while nothing would receive the measurements.
@@ -205,7 +239,7 @@ _MAX_CACHED_SERIES = 1024
 class _Series:
     """Metric attribute dicts of one combination; never mutated once built."""
 
-    __slots__ = ("_by_modality", "_by_token_type", "attributes", "timed")
+    __slots__ = ("_by_class", "_by_modality", "_by_token_type", "attributes", "cost_base", "timed", "unpriced")
 
     def __init__(
         self,
@@ -225,11 +259,31 @@ class _Series:
         self.timed = attributes if error_type is None else {**attributes, sc.ERROR_TYPE: error_type}
         self._by_token_type: dict[str, dict[str, Any]] = {}
         self._by_modality: dict[str, dict[str, Any]] = {}
+        self._by_class: dict[tuple[str, str | None], dict[str, Any]] = {}
+        # Spend is summed over many models and servers: keep its series few.
+        self.cost_base = {
+            key: value
+            for key, value in attributes.items()
+            if key in (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL)
+        }
+        self.unpriced = dict(self.cost_base)
+        if response_model:
+            self.unpriced[sc.GEN_AI_RESPONSE_MODEL] = response_model
 
     def with_token_type(self, token_type: str) -> dict[str, Any]:
         found = self._by_token_type.get(token_type)
         if found is None:
             found = self._by_token_type[token_type] = {**self.attributes, sc.GEN_AI_TOKEN_TYPE: token_type}
+        return found
+
+    def cost_attributes(self, token_class: str, status: str | None) -> dict[str, Any]:
+        key = (token_class, status)
+        found = self._by_class.get(key)
+        if found is None:
+            found = {**self.cost_base, sc.TOKENOMICS_TOKEN_CLASS: token_class}
+            if status:
+                found[sc.TOKENOMICS_COST_STATUS] = status
+            self._by_class[key] = found
         return found
 
     def with_modality(self, modality: str) -> dict[str, Any]:

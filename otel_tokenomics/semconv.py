@@ -24,6 +24,11 @@ TOKENOMICS_COST_CACHE_READ = "tokenomics.cost.cache_read"
 
 Type: double; stability: development.
 """
+TOKENOMICS_COST_CACHE_SAVINGS = "tokenomics.cost.cache_savings"
+"""What the provider cache saved on this operation, in the currency given by `tokenomics.cost.currency`.
+
+Type: double; stability: development.
+"""
 TOKENOMICS_COST_CACHE_WRITE = "tokenomics.cost.cache_write"
 """Cost of the input tokens written to the provider cache, in the currency given by
 `tokenomics.cost.currency`.
@@ -45,6 +50,11 @@ TOKENOMICS_COST_OUTPUT = "tokenomics.cost.output"
 
 Type: double; stability: development.
 """
+TOKENOMICS_COST_SOURCE = "tokenomics.cost.source"
+"""Where the prices behind the `tokenomics.cost.*` amounts came from.
+
+Type: string enum; stability: development.
+"""
 TOKENOMICS_COST_STATUS = "tokenomics.cost.status"
 """Whether, and from what, a cost could be computed for the operation.
 
@@ -55,11 +65,10 @@ TOKENOMICS_COST_TOTAL = "tokenomics.cost.total"
 
 Type: double; stability: development.
 """
-TOKENOMICS_PRICING_SOURCE = "tokenomics.pricing.source"
-"""Where the prices used for the `tokenomics.cost.*` amounts came from.
-
-Type: string; stability: development.
-"""
+TOKENOMICS_PRICING_MODEL = "tokenomics.pricing.model"
+"""The price-catalog entry the model of the operation was matched to. Type: string; stability: development."""
+TOKENOMICS_PRICING_VERSION = "tokenomics.pricing.version"
+"""Version of the prices used for the `tokenomics.cost.*` amounts. Type: string; stability: development."""
 TOKENOMICS_STREAM_CHUNK_COUNT = "tokenomics.stream.chunk_count"
 """Number of chunks sent by the provider that reached the consumer of the stream.
 
@@ -71,6 +80,11 @@ TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND = "tokenomics.throughput.output_t
 """Output generation rate of a streamed response, in output tokens per second.
 
 Type: double; stability: development.
+"""
+TOKENOMICS_TOKEN_CLASS = "tokenomics.token.class"
+"""The billing class of the tokens a `tokenomics.cost` measurement is for.
+
+Type: string enum; stability: development.
 """
 TOKENOMICS_USAGE_SOURCE = "tokenomics.usage.source"
 """Where the `gen_ai.usage.*` values recorded for this operation came from.
@@ -278,6 +292,10 @@ METRIC_GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 
 Instrument: histogram; unit: {token}.
 """
+METRIC_TOKENOMICS_COST = "tokenomics.cost"
+"""Estimated spend on GenAI operations, in US dollars, by token class. Instrument: counter; unit: USD."""
+METRIC_TOKENOMICS_UNPRICED_CALLS = "tokenomics.unpriced.calls"
+"""GenAI operations that reported token usage but could not be priced. Instrument: counter; unit: {call}."""
 
 # --- Events ------------------------------------------------------------------------------------
 
@@ -370,6 +388,16 @@ METRIC_SPECS: dict[str, tuple[str, str, str]] = {
         "{token}",
         "Input and output tokens per operation, split by gen_ai.token.type (legacy).",
     ),
+    METRIC_TOKENOMICS_COST: (
+        "counter",
+        "USD",
+        "Estimated spend on GenAI operations, in US dollars, by token class.",
+    ),
+    METRIC_TOKENOMICS_UNPRICED_CALLS: (
+        "counter",
+        "{call}",
+        "GenAI operations that reported token usage but could not be priced.",
+    ),
 }
 """Metric name -> (instrument, unit, brief)."""
 
@@ -423,16 +451,20 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         SERVER_ADDRESS,
         SERVER_PORT,
         TOKENOMICS_COST_CACHE_READ,
+        TOKENOMICS_COST_CACHE_SAVINGS,
         TOKENOMICS_COST_CACHE_WRITE,
         TOKENOMICS_COST_CURRENCY,
         TOKENOMICS_COST_INPUT,
         TOKENOMICS_COST_OUTPUT,
+        TOKENOMICS_COST_SOURCE,
         TOKENOMICS_COST_STATUS,
         TOKENOMICS_COST_TOTAL,
-        TOKENOMICS_PRICING_SOURCE,
+        TOKENOMICS_PRICING_MODEL,
+        TOKENOMICS_PRICING_VERSION,
         TOKENOMICS_STREAM_CHUNK_COUNT,
         TOKENOMICS_STREAM_OUTCOME,
         TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND,
+        TOKENOMICS_TOKEN_CLASS,
         TOKENOMICS_USAGE_SOURCE,
     }
 )
@@ -456,6 +488,8 @@ ALL_METRICS: frozenset[str] = frozenset(
         METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
         METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
         METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+        METRIC_TOKENOMICS_COST,
+        METRIC_TOKENOMICS_UNPRICED_CALLS,
     }
 )
 """Every metric name otel-tokenomics may emit. Stability: development."""
@@ -560,6 +594,14 @@ class OpenaiRequestServiceTierValues:
     DEFAULT = "default"
 
 
+class TokenomicsCostSourceValues:
+    """Known values of ``tokenomics.cost.source``."""
+
+    CATALOG = "catalog"
+    OVERRIDE = "override"
+    PROVIDER = "provider"
+
+
 class TokenomicsCostStatusValues:
     """Known values of ``tokenomics.cost.status``."""
 
@@ -576,6 +618,16 @@ class TokenomicsStreamOutcomeValues:
     CLOSED_EARLY = "closed_early"
     ABANDONED = "abandoned"
     FAILED = "failed"
+
+
+class TokenomicsTokenClassValues:
+    """Known values of ``tokenomics.token.class``."""
+
+    INPUT = "input"
+    CACHE_READ = "cache_read"
+    CACHE_WRITE = "cache_write"
+    OUTPUT = "output"
+    UNATTRIBUTED = "unattributed"
 
 
 class TokenomicsUsageSourceValues:

@@ -44,6 +44,8 @@ class Usage:
     image_output_tokens: int | None = None
     audio_output_tokens: int | None = None
     source: str = SOURCE_PROVIDER
+    # What the response itself says the call cost, in USD (OpenRouter's usage.cost).
+    provider_cost: float | None = None
 
     FIELDS = (
         "input_tokens",
@@ -59,6 +61,7 @@ class Usage:
         "image_output_tokens",
         "audio_output_tokens",
         "source",
+        "provider_cost",
     )
 
     def __init__(self, input_tokens: int = 0, output_tokens: int = 0, **details: Any) -> None:

@@ -203,7 +203,27 @@ def completion_usage(usage: Any) -> Usage:
         if text or audio:
             result.text_output_tokens = _modality(text)
             result.audio_output_tokens = _modality(audio)
+    stated = _stated_cost(usage)
+    if stated is not None:
+        result.provider_cost = stated
     return result
+
+
+def _stated_cost(usage: Any) -> float | None:
+    """The cost a gateway states in the usage object (OpenRouter: ``usage.cost``, in USD).
+
+    With bring-your-own-key the gateway's ``cost`` is only its fee; the upstream
+    provider's charge is ``cost_details.upstream_inference_cost``.
+    """
+    cost = getattr(usage, "cost", None)
+    if type(cost) not in (int, float) or not 0 <= cost < float("inf"):
+        return None
+    total = float(cost)
+    if getattr(usage, "is_byok", None) is True:
+        upstream = getattr(as_fields(getattr(usage, "cost_details", None)), "upstream_inference_cost", None)
+        if type(upstream) in (int, float) and 0 <= upstream < float("inf"):
+            total += float(upstream)
+    return total
 
 
 def responses_usage(usage: Any) -> Usage:
@@ -243,6 +263,8 @@ def _read_common(call: InferenceCall, response: Any) -> None:
     tier = getattr(response, "service_tier", None)
     if isinstance(tier, str):
         call.set_attribute(sc.OPENAI_RESPONSE_SERVICE_TIER, tier)
+        # The tier that served the call sets its price (flex is half, priority more).
+        call.price_context = {"service_tier": tier}
     fingerprint = getattr(response, "system_fingerprint", None)
     if isinstance(fingerprint, str):
         call.set_attribute(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)

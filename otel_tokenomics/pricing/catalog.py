@@ -1,0 +1,175 @@
+"""The bundled price catalog: loaded on first use, matched by model id.
+
+``catalog.json`` is built by ``python -m prices.build`` from a pinned release of
+the genai-prices data plus ``prices/corrections.toml``. Each provider lists its
+models in order with match rules (equals, starts_with, ends_with, contains,
+regex, and/or); the first entry that matches wins, as in the source. Rules are
+compiled per provider on its first lookup, so a process that only calls OpenAI
+never compiles OpenRouter's thousand entries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from otel_tokenomics.pricing.prices import ModelPrices
+
+Matcher = Callable[[str], bool]
+
+# gen_ai.provider.name values (and a few spellings in the wild) -> catalog provider ids.
+PROVIDER_IDS: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gcp.gen_ai": "google",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "google": "google",
+    "aws.bedrock": "aws",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "xai": "x-ai",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+    "moonshot_ai": "moonshotai",
+    "cohere": "cohere",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "openrouter": "openrouter",
+    "perplexity": "perplexity",
+    "cerebras": "cerebras",
+}
+
+
+def catalog_provider_id(provider: str) -> str:
+    """The catalog's id for a ``gen_ai.provider.name`` (unknown names pass through)."""
+    return PROVIDER_IDS.get(provider) or provider.replace("_", "-")
+
+
+def compile_clause(raw: Mapping[str, Any]) -> Matcher:
+    (kind, value), *_ = raw.items()
+    if kind == "equals":
+        return value.__eq__  # type: ignore[no-any-return]
+    if kind == "starts_with":
+        return lambda text: text.startswith(value)
+    if kind == "ends_with":
+        return lambda text: text.endswith(value)
+    if kind == "contains":
+        return lambda text: value in text
+    if kind == "regex":
+        pattern = re.compile(value)
+        return lambda text: pattern.search(text) is not None
+    if kind == "or":
+        parts = [compile_clause(part) for part in value]
+        return lambda text: any(part(text) for part in parts)
+    if kind == "and":
+        parts = [compile_clause(part) for part in value]
+        return lambda text: all(part(text) for part in parts)
+    raise ValueError(f"unknown match rule {kind!r}")
+
+
+def exact_ids(raw: Mapping[str, Any]) -> list[str]:
+    """The ids an entry matches by equality: the names a user can type for it."""
+    (kind, value), *_ = raw.items()
+    if kind == "equals":
+        return [value]
+    if kind == "or":
+        return [found for part in value for found in exact_ids(part)]
+    return []
+
+
+class ProviderCatalog:
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.id: str = raw["id"]
+        self.name: str = raw.get("name", self.id)
+        self.fallback: list[str] = list(raw.get("fallback", ()))
+        self.raw_models: list[Mapping[str, Any]] = raw["models"]
+        self.context_factors = [
+            (dict(rule["context"]), Decimal(rule["factor"])) for rule in raw.get("context_multipliers", ())
+        ]
+        self._compiled: list[tuple[Matcher, Mapping[str, Any]]] | None = None
+        self._entries: dict[str, ModelPrices] = {}
+        self._lock = threading.Lock()
+
+    def _rules(self) -> list[tuple[Matcher, Mapping[str, Any]]]:
+        compiled = self._compiled
+        if compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = [(compile_clause(m["match"]), m) for m in self.raw_models]
+                compiled = self._compiled
+        return compiled
+
+    def match(self, model_id: str) -> ModelPrices | None:
+        """The first entry whose rule matches ``model_id`` (already lower-cased)."""
+        for rule, raw in self._rules():
+            if rule(model_id):
+                return self.entry(raw)
+        return None
+
+    def entry(self, raw: Mapping[str, Any]) -> ModelPrices:
+        found = self._entries.get(raw["id"])
+        if found is None:
+            found = self._entries[raw["id"]] = ModelPrices.from_json(self.id, raw, self.context_factors)
+        return found
+
+    def by_id(self, entry_id: str) -> ModelPrices | None:
+        for raw in self.raw_models:
+            if raw["id"] == entry_id:
+                return self.entry(raw)
+        return None
+
+
+class Catalog:
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.version: str = raw["version"]
+        self.currency: str = raw.get("currency", "USD")
+        self.source: Mapping[str, Any] = raw.get("source", {})
+        self.corrections: list[Mapping[str, Any]] = raw.get("corrections", [])
+        self.providers: dict[str, ProviderCatalog] = {p["id"]: ProviderCatalog(p) for p in raw["providers"]}
+
+    def find(self, provider: str, model_id: str) -> ModelPrices | None:
+        """``model_id`` (one lower-cased spelling) under ``provider`` or its fallbacks."""
+        catalog = self.providers.get(catalog_provider_id(provider))
+        if catalog is None:
+            return None
+        found = catalog.match(model_id)
+        if found is not None:
+            return found
+        # Providers that resell others' models (Azure: OpenAI's; Vertex: Anthropic's)
+        # fall back one step to the maker's list, as the source does.
+        for fallback_id in catalog.fallback:
+            fallback = self.providers.get(fallback_id)
+            if fallback is not None:
+                found = fallback.match(model_id)
+                if found is not None:
+                    return found
+        return None
+
+    def all_models(self, provider: str | None = None) -> list[tuple[str, Mapping[str, Any]]]:
+        wanted = catalog_provider_id(provider) if provider else None
+        return [
+            (p.id, raw) for p in self.providers.values() if wanted is None or p.id == wanted for raw in p.raw_models
+        ]
+
+
+_catalog: Catalog | None = None
+_load_lock = threading.Lock()
+
+
+def load_catalog() -> Catalog:
+    """The bundled catalog, read once per process (never at import)."""
+    global _catalog
+    if _catalog is None:
+        with _load_lock:
+            if _catalog is None:
+                text = resources.files("otel_tokenomics.pricing").joinpath("catalog.json").read_bytes()
+                _catalog = Catalog(json.loads(text))
+    return _catalog
