@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOG = ROOT / "otel_tokenomics" / "pricing" / "catalog.json"
+CATALOG = ROOT / "otel_tokenomics" / "pricing" / "catalog.jsonl"
 CORRECTIONS = ROOT / "prices" / "corrections.toml"
 PINNED_SOURCE = "0.2.3"
-FORMAT = 1
+FORMAT = 2
 
 # Per-token prices we can apply: our normalized usage has a count for each.
 # genai-prices keys for per-request, per-search, per-hour or per-page fees are left
@@ -293,7 +293,30 @@ def _content_hash(catalog: dict[str, Any]) -> str:
 
 
 def _serialize(catalog: dict[str, Any]) -> str:
-    return json.dumps(catalog, separators=(",", ":"), ensure_ascii=False) + "\n"
+    """JSON Lines: a header, then one model per line, each line starting with its provider.
+
+    The runtime reads the header and groups the lines by provider without parsing
+    them; a provider's models are parsed on its first lookup. One model per line
+    also keeps the diff of a price change to that model's line.
+    """
+    header = {k: v for k, v in catalog.items() if k != "providers"}
+    header["providers"] = [{k: v for k, v in p.items() if k != "models"} for p in catalog["providers"]]
+    lines = [json.dumps(header, separators=(",", ":"), ensure_ascii=False)]
+    for provider in catalog["providers"]:
+        for model in provider["models"]:
+            lines.append(json.dumps({"provider": provider["id"], **model}, separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
+def _deserialize(text: str) -> dict[str, Any]:
+    first, *rest = text.splitlines()
+    catalog = json.loads(first)
+    providers = {p["id"]: {**p, "models": []} for p in catalog["providers"]}
+    for line in rest:
+        model = json.loads(line)
+        providers[model.pop("provider")]["models"].append(model)
+    catalog["providers"] = list(providers.values())
+    return catalog
 
 
 def _index(catalog: dict[str, Any]) -> dict[tuple[str, str], Any]:
@@ -316,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     new = build()
     digest = _content_hash(new)
-    old: dict[str, Any] = json.loads(CATALOG.read_text()) if CATALOG.exists() else {}
+    old: dict[str, Any] = _deserialize(CATALOG.read_text()) if CATALOG.exists() else {}
     if old.get("content_sha256") == digest:
         new["version"] = old["version"]
     else:

@@ -1,21 +1,23 @@
 """The bundled price catalog: loaded on first use, matched by model id.
 
-``catalog.json`` is built by ``python -m prices.build`` from a pinned release of
-the genai-prices data plus ``prices/corrections.toml``. Each provider lists its
-models in order with match rules (equals, starts_with, ends_with, contains,
-regex, and/or); the first entry that matches wins, as in the source. Rules are
-compiled per provider on its first lookup, so a process that only calls OpenAI
-never compiles OpenRouter's thousand entries.
+``catalog.jsonl`` is built by ``python -m prices.build`` from a pinned release of
+the genai-prices data plus ``prices/corrections.toml``: a JSON header line, then
+one JSON line per model, in each provider's order. Each model has match rules
+(equals, starts_with, ends_with, contains, regex, and/or); the first entry that
+matches wins, as in the source. Loading reads the file and groups the lines by
+provider without parsing them; a provider's lines are parsed and its rules
+compiled on its first lookup, so a process that only calls OpenAI never parses
+OpenRouter's thousand entries.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 from otel_tokenomics.pricing.prices import ModelPrices
@@ -86,11 +88,12 @@ def exact_ids(raw: Mapping[str, Any]) -> list[str]:
 
 
 class ProviderCatalog:
-    def __init__(self, raw: Mapping[str, Any]) -> None:
+    def __init__(self, raw: Mapping[str, Any], lines: list[str] | None = None) -> None:
         self.id: str = raw["id"]
         self.name: str = raw.get("name", self.id)
         self.fallback: list[str] = list(raw.get("fallback", ()))
-        self.raw_models: list[Mapping[str, Any]] = raw["models"]
+        self._lines = lines
+        self._raw_models: list[Mapping[str, Any]] | None = None if lines is not None else list(raw["models"])
         self.context_factors = [
             (dict(rule["context"]), Decimal(rule["factor"])) for rule in raw.get("context_multipliers", ())
         ]
@@ -98,12 +101,24 @@ class ProviderCatalog:
         self._entries: dict[str, ModelPrices] = {}
         self._lock = threading.Lock()
 
+    @property
+    def raw_models(self) -> list[Mapping[str, Any]]:
+        """The provider's model records, in match order (parsed on first use)."""
+        models = self._raw_models
+        if models is None:
+            with self._lock:
+                if self._raw_models is None:
+                    self._raw_models = [json.loads(line) for line in self._lines or ()]
+                models = self._raw_models
+        return models
+
     def _rules(self) -> list[tuple[Matcher, Mapping[str, Any]]]:
         compiled = self._compiled
         if compiled is None:
+            models = self.raw_models
             with self._lock:
                 if self._compiled is None:
-                    self._compiled = [(compile_clause(m["match"]), m) for m in self.raw_models]
+                    self._compiled = [(compile_clause(m["match"]), m) for m in models]
                 compiled = self._compiled
         return compiled
 
@@ -128,16 +143,36 @@ class ProviderCatalog:
 
 
 class Catalog:
-    def __init__(self, raw: Mapping[str, Any]) -> None:
+    """The catalog from a mapping with ``providers[*].models`` (tests, tools) or :meth:`from_lines`."""
+
+    def __init__(self, raw: Mapping[str, Any], lines: Mapping[str, list[str]] | None = None) -> None:
         self.version: str = raw["version"]
         self.currency: str = raw.get("currency", "USD")
         self.source: Mapping[str, Any] = raw.get("source", {})
         self.corrections: list[Mapping[str, Any]] = raw.get("corrections", [])
-        self.providers: dict[str, ProviderCatalog] = {p["id"]: ProviderCatalog(p) for p in raw["providers"]}
+        self.providers: dict[str, ProviderCatalog] = {
+            p["id"]: ProviderCatalog(p, None if lines is None else lines.get(p["id"], [])) for p in raw["providers"]
+        }
+
+    @classmethod
+    def from_lines(cls, text: str) -> Catalog:
+        """Parse the header; group the model lines by provider, unparsed."""
+        header, _, body = text.partition("\n")
+        by_provider: dict[str, list[str]] = {}
+        for line in body.splitlines():
+            # Each line starts with {"provider":"<id>", as the build writes it.
+            provider = line[13 : line.index('"', 13)]
+            group = by_provider.get(provider)
+            if group is None:
+                group = by_provider[provider] = []
+            group.append(line)
+        return cls(json.loads(header), by_provider)
 
     def find(self, provider: str, model_id: str) -> ModelPrices | None:
         """``model_id`` (one lower-cased spelling) under ``provider`` or its fallbacks."""
-        catalog = self.providers.get(catalog_provider_id(provider))
+        # The raw name second: catalog ids with an underscore (huggingface_groq) must
+        # survive the gen_ai-name rewrite of "_" to "-".
+        catalog = self.providers.get(catalog_provider_id(provider)) or self.providers.get(provider)
         if catalog is None:
             return None
         found = catalog.match(model_id)
@@ -164,12 +199,17 @@ _catalog: Catalog | None = None
 _load_lock = threading.Lock()
 
 
+CATALOG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.jsonl")
+
+
 def load_catalog() -> Catalog:
     """The bundled catalog, read once per process (never at import)."""
     global _catalog
     if _catalog is None:
         with _load_lock:
             if _catalog is None:
-                text = resources.files("otel_tokenomics.pricing").joinpath("catalog.json").read_bytes()
-                _catalog = Catalog(json.loads(text))
+                # A plain file read: importlib.resources alone costs more to import
+                # than the whole catalog takes to load.
+                with open(CATALOG_FILE, encoding="utf-8") as file:
+                    _catalog = Catalog.from_lines(file.read())
     return _catalog

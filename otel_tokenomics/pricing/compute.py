@@ -86,15 +86,9 @@ class Cost:
 
 
 def _rate(price: Price | None, input_tokens: int) -> Decimal | None:
-    if price is None:
-        return None
-    if isinstance(price, Tiered):
-        return price.at(input_tokens)
-    return price
-
-
-def _times(tokens: int, rate: Decimal) -> Decimal:
-    return tokens * rate / MILLION if tokens else ZERO
+    if price is None or price.__class__ is Decimal:
+        return price  # type: ignore[return-value]
+    return price.at(input_tokens)  # type: ignore[union-attr]
 
 
 def cost_of(
@@ -107,76 +101,75 @@ def cost_of(
     version: str,
     currency: str = "USD",
 ) -> Cost:
+    # Rates are looked up only for the classes the call has tokens in: most calls
+    # have no cache writes, audio or images, and a priced call must stay cheap.
+    prices = prices.per_token()
     total_input = usage.input_tokens
     input_rate = _rate(prices.input, total_input) or ZERO
-    output_rate = _rate(prices.output, total_input) or ZERO
 
-    cache_read = min(usage.cache_read_tokens, total_input)
-    cache_write = min(usage.cache_write_tokens, total_input - cache_read)
+    cache_read = usage.cache_read_tokens
+    if cache_read > total_input:
+        cache_read = total_input
+    cache_write = usage.cache_write_tokens
+    if cache_write > total_input - cache_read:
+        cache_write = total_input - cache_read
     uncached = total_input - cache_read - cache_write
 
     input_cost = ZERO
-    audio_rate = _rate(prices.input_audio, total_input)
-    if audio_rate is not None and usage.audio_input_tokens:
+    if usage.audio_input_tokens and prices.input_audio is not None:
         audio = min(usage.audio_input_tokens, uncached)
-        input_cost += _times(audio, audio_rate)
+        input_cost += audio * _rate(prices.input_audio, total_input)  # type: ignore[operator]
         uncached -= audio
-    image_rate = _rate(prices.input_image, total_input)
-    if image_rate is not None and usage.image_input_tokens:
+    if usage.image_input_tokens and prices.input_image is not None:
         image = min(usage.image_input_tokens, uncached)
-        input_cost += _times(image, image_rate)
+        input_cost += image * _rate(prices.input_image, total_input)  # type: ignore[operator]
         uncached -= image
-    input_cost += _times(uncached, input_rate)
+    if uncached:
+        input_cost += uncached * input_rate
 
-    read_rate = _rate(prices.cache_read, total_input)
-    if read_rate is None:
-        read_rate = input_rate
-    read_cost = _times(cache_read, read_rate)
-
-    write_rate = _rate(prices.cache_write, total_input)
-    if write_rate is None:
-        write_rate = input_rate
-    write_cost = ZERO
+    read_cost = write_cost = savings = ZERO
+    if cache_read:
+        read_rate = _rate(prices.cache_read, total_input)
+        if read_rate is None:
+            read_rate = input_rate
+        read_cost = cache_read * read_rate
     if cache_write:
+        write_rate = _rate(prices.cache_write, total_input)
+        if write_rate is None:
+            write_rate = input_rate
         long_lived = 0
-        hour_rate = _rate(prices.cache_write_1h, total_input)
         ttl = usage.cache_write_by_ttl
-        if ttl and hour_rate is not None:
-            long_lived = min(ttl.get("1h", 0) or 0, cache_write)
-            write_cost = _times(long_lived, hour_rate)
-        write_cost += _times(cache_write - long_lived, write_rate)
+        if ttl and prices.cache_write_1h is not None:
+            long_lived = ttl.get("1h") or 0
+            if long_lived > cache_write:
+                long_lived = cache_write
+            if long_lived:
+                write_cost = long_lived * _rate(prices.cache_write_1h, total_input)  # type: ignore[operator]
+        if cache_write - long_lived:
+            write_cost += (cache_write - long_lived) * write_rate
+    if cache_read or cache_write:
+        # What the cached tokens would have cost at the plain input rate, minus what
+        # they did cost: negative when writes cost more than reads saved.
+        savings = (cache_read + cache_write) * input_rate - read_cost - write_cost
 
     output = usage.output_tokens
     output_cost = ZERO
-    reasoning_rate = _rate(prices.reasoning, total_input)
-    if reasoning_rate is not None and usage.reasoning_tokens:
-        reasoning = min(usage.reasoning_tokens, output)
-        output_cost += _times(reasoning, reasoning_rate)
-        output -= reasoning
-    audio_out_rate = _rate(prices.output_audio, total_input)
-    if audio_out_rate is not None and usage.audio_output_tokens:
-        audio_out = min(usage.audio_output_tokens, output)
-        output_cost += _times(audio_out, audio_out_rate)
-        output -= audio_out
-    image_out_rate = _rate(prices.output_image, total_input)
-    if image_out_rate is not None and usage.image_output_tokens:
-        image_out = min(usage.image_output_tokens, output)
-        output_cost += _times(image_out, image_out_rate)
-        output -= image_out
-    output_cost += _times(output, output_rate)
+    if output:
+        if usage.reasoning_tokens and prices.reasoning is not None:
+            reasoning = min(usage.reasoning_tokens, output)
+            output_cost += reasoning * _rate(prices.reasoning, total_input)  # type: ignore[operator]
+            output -= reasoning
+        if usage.audio_output_tokens and prices.output_audio is not None:
+            audio_out = min(usage.audio_output_tokens, output)
+            output_cost += audio_out * _rate(prices.output_audio, total_input)  # type: ignore[operator]
+            output -= audio_out
+        if usage.image_output_tokens and prices.output_image is not None:
+            image_out = min(usage.image_output_tokens, output)
+            output_cost += image_out * _rate(prices.output_image, total_input)  # type: ignore[operator]
+            output -= image_out
+        if output:
+            output_cost += output * (_rate(prices.output, total_input) or ZERO)
 
-    # What the cached tokens would have cost at the plain input rate, minus what
-    # they did cost: negative when writes cost more than reads saved.
-    savings = _times(cache_read + cache_write, input_rate) - read_cost - write_cost
     return Cost(
-        input_cost,
-        read_cost,
-        write_cost,
-        output_cost,
-        savings,
-        model=model,
-        provider=provider,
-        source=source,
-        version=version,
-        currency=currency,
+        input_cost, read_cost, write_cost, output_cost, savings, model, provider, source, version, currency
     )

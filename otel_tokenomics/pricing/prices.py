@@ -68,16 +68,25 @@ class Tiered:
 
 
 Price = Decimal | Tiered
+PER_TOKEN = Decimal("0.000001")
 
 
 class PriceSet:
     """The prices in force for one call: None where the catalog has no price."""
 
-    __slots__ = PRICE_KEYS
+    __slots__ = (*PRICE_KEYS, "_per_token")
 
     def __init__(self, **prices: Price | None) -> None:
         for key in PRICE_KEYS:
             setattr(self, key, prices.get(key))
+        self._per_token: PriceSet | None = None
+
+    def per_token(self) -> PriceSet:
+        """The same prices per single token (exact: a decimal shift), computed once."""
+        found = self._per_token
+        if found is None:
+            found = self._per_token = self.scaled(PER_TOKEN)
+        return found
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> PriceSet:
@@ -207,7 +216,12 @@ class ModelPrices:
         """The prices in force at ``timestamp_ns`` (UTC) for a request in ``context``."""
         day = timestamp_ns // NS_PER_DAY
         minute = (timestamp_ns // NS_PER_MINUTE) % 1440 if self.time_of_day else 0
-        key = (day, minute, tuple(sorted(context.items())) if context else None)
+        if not context:
+            key: Any = (day, minute)
+        elif len(context) == 1:
+            key = (day, minute, *context.items())
+        else:
+            key = (day, minute, *sorted(context.items()))
         found = self._resolved.get(key)
         if found is None:
             found = self._resolve(day, minute, context)
