@@ -155,11 +155,27 @@ def block_network() -> None:
 PRICES = {"o4-mini": (1.10e-6, 0.275e-6, 4.40e-6)}
 
 
-def price(model: str, input_tokens: int, cached: int, output_tokens: int) -> float | None:
-    rates = PRICES.get(model)
+def price(model: str, input_tokens: int, cached: int, output_tokens: int) -> dict[str, Any] | None:
+    """The cost attributes a minimal instrumentation would write: a dict lookup and float maths."""
+    rates = PRICES.get(model) or PRICES.get(model.rsplit("-", 3)[0])
     if rates is None:
         return None
-    return (input_tokens - cached) * rates[0] + cached * rates[1] + output_tokens * rates[2]
+    uncached = (input_tokens - cached) * rates[0]
+    read = cached * rates[1]
+    output = output_tokens * rates[2]
+    return {
+        "tokenomics.cost.status": "priced",
+        "tokenomics.cost.total": uncached + read + output,
+        "tokenomics.cost.currency": "USD",
+        "tokenomics.cost.source": "catalog",
+        "tokenomics.pricing.version": "2026.11.27",
+        "tokenomics.pricing.model": "o4-mini",
+        "tokenomics.cost.input": uncached,
+        "tokenomics.cost.cache_read": read,
+        "tokenomics.cost.cache_write": 0.0,
+        "tokenomics.cost.output": output,
+        "tokenomics.cost.cache_savings": cached * rates[0] - read,
+    }
 
 
 class Bench:
@@ -307,10 +323,8 @@ class Bench:
                 usage.completion_tokens_details.reasoning_tokens
             )
             attributes["tokenomics.usage.source"] = "provider"
-            # The price lookup a real instrumentation does; ours has no catalog yet,
-            # so both spans say "unpriced" and carry no amount.
-            price(model, usage.prompt_tokens, cached, usage.completion_tokens)
-            attributes["tokenomics.cost.status"] = "unpriced"
+            # The price lookup and cost attributes a real instrumentation adds.
+            attributes.update(price(model, usage.prompt_tokens, cached, usage.completion_tokens) or {})
         attributes["openai.response.service_tier"] = service_tier
         attributes["openai.response.system_fingerprint"] = fingerprint
         return attributes

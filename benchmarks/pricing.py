@@ -75,7 +75,9 @@ _CASES = {
 
 def _fresh(code: str, runs: int) -> list[str]:
     return [
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout
         for _ in range(runs)
     ]
 
@@ -102,8 +104,10 @@ def main() -> int:
     load_ms, first_ms = statistics.median(loads), statistics.median(lookups)
     results["first_load_ms"] = load_ms
     results["first_lookup_ms"] = first_ms
-    print(f"first catalog load: {load_ms:.2f} ms, then first OpenAI lookup {first_ms:.2f} ms "
-          f"(median of {args.runs}; target load <= 20 ms)")
+    print(
+        f"first catalog load: {load_ms:.2f} ms, then first OpenAI lookup {first_ms:.2f} ms "
+        f"(median of {args.runs}; target load <= 20 ms)"
+    )
 
     pricer = Pricer()
     per_call: dict[str, float] = {}
@@ -115,7 +119,7 @@ def main() -> int:
         number = 20000
         best = min(
             timeit.repeat(
-                lambda p=provider, m=(model,), u=usage, c=context: pricer.cost(p, m, u, now, c),
+                lambda p=provider, m=(model,), u=usage, c=context, t=now: pricer.cost(p, m, u, t, c),
                 number=number,
                 repeat=7,
             )

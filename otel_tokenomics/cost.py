@@ -73,7 +73,9 @@ def price_call(
     """``(tokenomics.cost.status, cost or None)`` for one call. May raise: callers guard it."""
     if usage is None:
         return STATUS_NO_USAGE, None
-    cost = get_pricer().cost(provider, models, usage, time.time_ns() if timestamp_ns is None else timestamp_ns, context)
+    cost = get_pricer().cost(
+        provider, models, usage, time.time_ns() if timestamp_ns is None else timestamp_ns, context
+    )
     if cost is None:
         return STATUS_UNPRICED, None
     return (STATUS_PRICED if usage.source == SOURCE_PROVIDER else STATUS_ESTIMATED), cost

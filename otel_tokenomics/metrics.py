@@ -239,7 +239,15 @@ _MAX_CACHED_SERIES = 1024
 class _Series:
     """Metric attribute dicts of one combination; never mutated once built."""
 
-    __slots__ = ("_by_class", "_by_modality", "_by_token_type", "attributes", "cost_base", "timed", "unpriced")
+    __slots__ = (
+        "_by_class",
+        "_by_modality",
+        "_by_token_type",
+        "attributes",
+        "cost_base",
+        "timed",
+        "unpriced",
+    )
 
     def __init__(
         self,

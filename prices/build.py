@@ -19,10 +19,11 @@ import datetime as dt
 import hashlib
 import json
 import sys
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "otel_tokenomics" / "pricing" / "catalog.jsonl"
@@ -236,7 +237,9 @@ def apply_corrections(providers: list[dict[str, Any]], corrections: list[dict[st
         elif kind == "from":
             # A price change the source lacks: a new period from a date on.
             model = _find_model(provider, correction["model"])
-            model["prices"].append({"prices": _str_prices(correction["prices"]), "when": {"from": correction["date"]}})
+            model["prices"].append(
+                {"prices": _str_prices(correction["prices"]), "when": {"from": correction["date"]}}
+            )
         elif kind == "regional_premium":
             _regional_premium(provider, Decimal(str(correction["factor"])), set(correction.get("exempt", [])))
         elif kind == "context_multiplier":
@@ -249,7 +252,10 @@ def apply_corrections(providers: list[dict[str, Any]], corrections: list[dict[st
 
 def _scaled(value: Any, factor: Decimal) -> Any:
     if isinstance(value, dict):
-        return {"base": _decimal(Decimal(value["base"]) * factor), "tiers": [[s, _decimal(Decimal(p) * factor)] for s, p in value["tiers"]]}
+        return {
+            "base": _decimal(Decimal(value["base"]) * factor),
+            "tiers": [[s, _decimal(Decimal(p) * factor)] for s, p in value["tiers"]],
+        }
     return _decimal(Decimal(value) * factor)
 
 
@@ -262,7 +268,10 @@ def _regional_premium(provider: dict[str, Any], factor: Decimal, exempt: set[str
         if name == model_id or regional is None or name in exempt or ".claude-" not in f".{name}":
             continue
         regional["prices"] = [
-            {**({"when": p["when"]} if "when" in p else {}), "prices": {k: _scaled(v, factor) for k, v in p["prices"].items()}}
+            {
+                **({"when": p["when"]} if "when" in p else {}),
+                "prices": {k: _scaled(v, factor) for k, v in p["prices"].items()},
+            }
             for p in glob["prices"]
         ]
 
@@ -304,7 +313,9 @@ def _serialize(catalog: dict[str, Any]) -> str:
     lines = [json.dumps(header, separators=(",", ":"), ensure_ascii=False)]
     for provider in catalog["providers"]:
         for model in provider["models"]:
-            lines.append(json.dumps({"provider": provider["id"], **model}, separators=(",", ":"), ensure_ascii=False))
+            lines.append(
+                json.dumps({"provider": provider["id"], **model}, separators=(",", ":"), ensure_ascii=False)
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -349,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     changes = diff(old, ordered)
     if args.check:
         if old.get("content_sha256") != digest:
-            print(f"{CATALOG.relative_to(ROOT)} is out of date ({len(changes)} model changes); run python -m prices.build")
+            where = CATALOG.relative_to(ROOT)
+            print(f"{where} is out of date ({len(changes)} model changes); run python -m prices.build")
             for line in changes[:50]:
                 print(line)
             return 1

@@ -7,6 +7,7 @@ from openai_fakes import CHAT_USAGE, Server, chat_completion, requires
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_tokenomics.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
+from otel_tokenomics.pricing.catalog import load_catalog
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
 
@@ -64,7 +65,21 @@ def test_chat_completion_span_has_request_response_and_usage(instrument, telemet
         "gen_ai.usage.cache_write.input_tokens": 0,
         "gen_ai.usage.reasoning.output_tokens": 256,
         "tokenomics.usage.source": "provider",
-        "tokenomics.cost.status": "unpriced",
+        # o4-mini list prices per million: $1.10 input, $0.275 cached input, $4.40 output
+        # (reasoning included). The response's tier (default) prices the call, not the
+        # flex tier that was asked for. 512 uncached + 1536 cached input, 612 output.
+        "tokenomics.cost.status": "priced",
+        "tokenomics.cost.source": "catalog",
+        "tokenomics.cost.currency": "USD",
+        "tokenomics.pricing.model": "o4-mini",
+        "tokenomics.pricing.version": load_catalog().version,
+        "tokenomics.cost.input": pytest.approx(0.0005632, rel=1e-12, abs=0),
+        "tokenomics.cost.cache_read": pytest.approx(0.0004224, rel=1e-12, abs=0),
+        "tokenomics.cost.cache_write": 0.0,
+        "tokenomics.cost.output": pytest.approx(0.0026928, rel=1e-12, abs=0),
+        "tokenomics.cost.total": pytest.approx(0.0036784, rel=1e-12, abs=0),
+        # 1536 cached tokens at $1.10 - $0.275
+        "tokenomics.cost.cache_savings": pytest.approx(0.0012672, rel=1e-12, abs=0),
         "openai.response.service_tier": "default",
         "openai.response.system_fingerprint": "fp_44709d6fcb",
     }

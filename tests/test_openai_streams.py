@@ -54,6 +54,19 @@ def test_stream_with_include_usage(instrument, telemetry) -> None:
     assert attributes["tokenomics.stream.chunk_count"] == 6
     assert attributes["tokenomics.stream.outcome"] == "completed"
     assert attributes["tokenomics.usage.source"] == "provider"
+    # gpt-4o-mini per million: $0.15 input, $0.075 cached, $0.60 output; 512 + 1536 in, 612 out.
+    assert {key: value for key, value in attributes.items() if key.startswith("tokenomics.cost.")} == {
+        "tokenomics.cost.status": "priced",
+        "tokenomics.cost.source": "catalog",
+        "tokenomics.cost.currency": "USD",
+        "tokenomics.cost.input": pytest.approx(0.0000768, rel=1e-12, abs=0),
+        "tokenomics.cost.cache_read": pytest.approx(0.0001152, rel=1e-12, abs=0),
+        "tokenomics.cost.cache_write": 0.0,
+        "tokenomics.cost.output": pytest.approx(0.0003672, rel=1e-12, abs=0),
+        "tokenomics.cost.total": pytest.approx(0.0005592, rel=1e-12, abs=0),
+        "tokenomics.cost.cache_savings": pytest.approx(0.0001152, rel=1e-12, abs=0),
+    }
+    assert attributes["tokenomics.pricing.model"] == "gpt-4o-mini"
     assert 0 < attributes["gen_ai.response.time_to_first_chunk"] < 5
     assert attributes["tokenomics.throughput.output_tokens_per_second"] > 0
 
@@ -74,10 +87,15 @@ def test_stream_without_usage_is_marked_unavailable(instrument, telemetry) -> No
     assert "gen_ai.usage.input_tokens" not in attributes
     assert attributes["tokenomics.usage.source"] == "unavailable"
     assert attributes["tokenomics.cost.status"] == "no_usage"
+    assert "tokenomics.cost.total" not in attributes
     assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert attributes["tokenomics.stream.chunk_count"] == 5
-    # The legacy token metric must not report what nobody counted.
-    assert "gen_ai.client.token.usage" not in telemetry.metrics()
+    # The legacy token metric must not report what nobody counted, nor the spend
+    # counters a cost nobody could know.
+    points = telemetry.metrics()
+    assert "gen_ai.client.token.usage" not in points
+    assert "tokenomics.cost" not in points
+    assert "tokenomics.unpriced.calls" not in points
 
 
 @requires("stream_close")

@@ -10,6 +10,7 @@ import gc
 
 import openai
 import pydantic
+import pytest
 from openai_fakes import (
     CHAT_USAGE,
     RESPONSES_USAGE,
@@ -317,6 +318,11 @@ def test_embeddings(instrument, telemetry) -> None:
     assert "gen_ai.usage.output_tokens" not in attributes
     assert attributes["gen_ai.embeddings.dimension.count"] == 256
     assert attributes["gen_ai.request.encoding_formats"] == ("float",)
+    # text-embedding-3-small: $0.02 per million input tokens, no output price.
+    assert attributes["tokenomics.cost.status"] == "priced"
+    assert attributes["tokenomics.cost.total"] == pytest.approx(0.00000018, rel=1e-12, abs=0)
+    assert attributes["tokenomics.cost.input"] == pytest.approx(0.00000018, rel=1e-12, abs=0)
+    assert attributes["tokenomics.cost.output"] == 0.0
     usage = telemetry.metrics()["gen_ai.client.token.usage"]
     assert [(p.attributes["gen_ai.token.type"], p.sum) for p in usage] == [("input", 9)]
 

@@ -210,7 +210,20 @@ EXPECTED_SPAN_ATTRIBUTES = {
     "gen_ai.usage.cache_read.input_tokens": 1536,
     "gen_ai.usage.reasoning.output_tokens": 256,
     "tokenomics.usage.source": "provider",
+    # o4-mini per million: $1.10 input, $0.275 cached, $4.40 output; 512 + 1536 in, 612 out.
+    "tokenomics.cost.status": "priced",
+    "tokenomics.cost.source": "catalog",
+    "tokenomics.cost.currency": "USD",
+    "tokenomics.pricing.model": "o4-mini",
+    "tokenomics.cost.input": pytest.approx(0.0005632, rel=1e-12, abs=0),
+    "tokenomics.cost.cache_read": pytest.approx(0.0004224, rel=1e-12, abs=0),
+    "tokenomics.cost.cache_write": 0.0,
+    "tokenomics.cost.output": pytest.approx(0.0026928, rel=1e-12, abs=0),
+    "tokenomics.cost.total": pytest.approx(0.0036784, rel=1e-12, abs=0),
+    "tokenomics.cost.cache_savings": pytest.approx(0.0012672, rel=1e-12, abs=0),
 }
+# What each of the two calls adds to the tokenomics.cost counter, by token class.
+EXPECTED_COST_BY_CLASS = {"input": 0.0005632, "cache_read": 0.0004224, "output": 0.0026928}
 
 
 def _inference_spans(exported: Exported) -> list[FlatSpan]:
@@ -234,10 +247,16 @@ def test_span_attributes(exported: Exported, which: str) -> None:
     span = _inference_spans(exported)[0 if which == "plain" else 1]
     got = {key: span.attributes.get(key, "<missing>") for key in EXPECTED_SPAN_ATTRIBUTES}
     assert got == EXPECTED_SPAN_ATTRIBUTES
-    # Usage counts must arrive as OTLP int_value, not as doubles or strings.
+    # Usage counts must arrive as OTLP int_value, amounts as double_value, not as strings.
     for key in EXPECTED_SPAN_ATTRIBUTES:
         if key.startswith("gen_ai.usage."):
             assert type(span.attributes[key]) is int, (key, span.attributes[key])
+        if key.startswith("tokenomics.cost.") and key not in (
+            "tokenomics.cost.status",
+            "tokenomics.cost.source",
+            "tokenomics.cost.currency",
+        ):
+            assert type(span.attributes[key]) is float, (key, span.attributes[key])
 
 
 def test_stream_span_time_to_first_chunk(exported: Exported) -> None:
@@ -280,3 +299,25 @@ def test_token_usage_sums(exported: Exported) -> None:
     assert sum(p.count for p in by_type["input"]) == 2
     assert sum(p.sum for p in by_type["output"]) == 1224
     assert sum(p.count for p in by_type["output"]) == 2
+
+
+def test_cost_counter(exported: Exported) -> None:
+    points = exported.points.get("tokenomics.cost")
+    assert points, sorted(exported.points)
+    assert {p.type for p in points} == {"sum"}
+    assert {p.unit for p in points} == {"USD"}
+    assert {p.temporality for p in points} == {"CUMULATIVE"}
+    by_class = {p.attributes["tokenomics.token.class"]: p for p in points}
+    assert len(by_class) == len(points)
+    assert {name: p.value for name, p in by_class.items()} == {
+        name: pytest.approx(2 * amount, rel=1e-12, abs=0) for name, amount in EXPECTED_COST_BY_CLASS.items()
+    }
+    for name, point in by_class.items():
+        assert point.attributes == {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": REQUEST_MODEL,
+            "tokenomics.token.class": name,
+            "tokenomics.cost.status": "priced",
+        }
+    assert "tokenomics.unpriced.calls" not in exported.points

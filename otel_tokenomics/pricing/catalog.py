@@ -151,7 +151,8 @@ class Catalog:
         self.source: Mapping[str, Any] = raw.get("source", {})
         self.corrections: list[Mapping[str, Any]] = raw.get("corrections", [])
         self.providers: dict[str, ProviderCatalog] = {
-            p["id"]: ProviderCatalog(p, None if lines is None else lines.get(p["id"], [])) for p in raw["providers"]
+            p["id"]: ProviderCatalog(p, None if lines is None else lines.get(p["id"], []))
+            for p in raw["providers"]
         }
 
     @classmethod
@@ -191,7 +192,10 @@ class Catalog:
     def all_models(self, provider: str | None = None) -> list[tuple[str, Mapping[str, Any]]]:
         wanted = catalog_provider_id(provider) if provider else None
         return [
-            (p.id, raw) for p in self.providers.values() if wanted is None or p.id == wanted for raw in p.raw_models
+            (p.id, raw)
+            for p in self.providers.values()
+            if wanted is None or p.id == wanted
+            for raw in p.raw_models
         ]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from otel_tokenomics.pricing.prices import Price, PriceSet, Tiered
+from otel_tokenomics.pricing.prices import Price, PriceSet
 from otel_tokenomics.usage import Usage
 
 MILLION = Decimal(1_000_000)

@@ -90,7 +90,9 @@ class Pricer:
                 names = candidates(deployment) + names
             own = overrides.prices_for(provider, names, self)
             if own is not None:
-                return Match(own, SOURCE_OVERRIDE, overrides.version, overrides.factor(provider, names, own.entry_id))
+                return Match(
+                    own, SOURCE_OVERRIDE, overrides.version, overrides.factor(provider, names, own.entry_id)
+                )
         match = self.catalog_match(provider, names)
         if match is None and self.fallback is not None:
             match = self.fallback.match(provider, names)
@@ -143,7 +145,7 @@ class Pricer:
                 version=match.version,
             )
         if usage.provider_cost is not None:
-            return _stated(usage.provider_cost, cost, provider, next((m for m in models if m), ""))
+            return _stated(usage.provider_cost, cost, provider)
         if cost is None:
             self._warn_unpriced(provider, models)
         return cost
@@ -168,7 +170,7 @@ class Pricer:
         )
 
 
-def _stated(amount: float, computed: Cost | None, provider: str, model: str) -> Cost:
+def _stated(amount: float, computed: Cost | None, provider: str) -> Cost:
     """The provider's own figure for the call, split in the catalog's proportions when known.
 
     The total is what the provider bills; the classes are what our prices say
@@ -190,6 +192,17 @@ def _stated(amount: float, computed: Cost | None, provider: str, model: str) -> 
             total=total,
         )
     zero = Decimal(0)
-    cost = Cost(zero, zero, zero, zero, zero, model="", provider=provider, source=SOURCE_PROVIDER, version="", total=total)
+    cost = Cost(
+        zero,
+        zero,
+        zero,
+        zero,
+        zero,
+        model="",
+        provider=provider,
+        source=SOURCE_PROVIDER,
+        version="",
+        total=total,
+    )
     cost.split = False
     return cost

@@ -103,7 +103,10 @@ class PriceSet:
 
     def scaled(self, factor: Decimal) -> PriceSet:
         return PriceSet(
-            **{key: value.scaled(factor) if isinstance(value, Tiered) else value * factor for key, value in self.items()}
+            **{
+                key: value.scaled(factor) if isinstance(value, Tiered) else value * factor
+                for key, value in self.items()
+            }
         )
 
     @property
@@ -111,7 +114,9 @@ class PriceSet:
         return self.input is None and self.output is None
 
     def as_json(self) -> dict[str, Any]:
-        return {key: value.as_json() if isinstance(value, Tiered) else str(value) for key, value in self.items()}
+        return {
+            key: value.as_json() if isinstance(value, Tiered) else str(value) for key, value in self.items()
+        }
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PriceSet) and self.items() == other.items()
@@ -208,7 +213,8 @@ class ModelPrices:
     ) -> ModelPrices:
         periods = [(When(p.get("when")), PriceSet.from_json(p["prices"])) for p in raw["prices"]]
         variants = [
-            (dict(v["context"]), When(v.get("when")), PriceSet.from_json(v["prices"])) for v in raw.get("variants", ())
+            (dict(v["context"]), When(v.get("when")), PriceSet.from_json(v["prices"]))
+            for v in raw.get("variants", ())
         ]
         return cls(provider_id, raw["id"], periods, variants, context_factors, raw.get("name"))
 
