@@ -37,7 +37,9 @@ def _overrides(prices: Any) -> Overrides | None:
         return Overrides.from_mapping(prices, origin="prices")
     if isinstance(prices, (str, os.PathLike)):
         return load_overrides(prices)
-    raise PriceOverrideError(f"prices: expected a file path, a mapping or Overrides, got {type(prices).__name__}")
+    raise PriceOverrideError(
+        f"prices: expected a .toml/.json file path, a mapping or Overrides, got {type(prices).__name__}"
+    )
 
 
 def configure(
@@ -59,6 +61,8 @@ def configure(
         prices = env.get(ENV_PRICES, "").strip() or None
     overrides = _overrides(prices)
     pricer = Pricer(overrides, load_fallback(fallback if fallback is not None else env.get(ENV_FALLBACK)))
+    # Read the catalog now, at start-up, rather than inside the first LLM call.
+    pricer.catalog  # noqa: B018
     if overrides is not None:
         overrides.check(pricer)
     with _lock:
@@ -84,7 +88,11 @@ def configure_once(prices: Any = None) -> None:
     try:
         configure(prices)
     except PriceOverrideError as error:
-        logger.error("otel-tokenomics: %s; calls stay unpriced until the price file is fixed", error)
+        logger.error(
+            "otel-tokenomics: bad price overrides: %s; every call stays unpriced "
+            "(tokenomics.cost.status=unpriced) until they are fixed",
+            error,
+        )
         _refuse()
     except Exception:
         logger.warning("otel-tokenomics could not set up pricing; calls stay unpriced", exc_info=True)
