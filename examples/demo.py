@@ -1,4 +1,4 @@
-"""otel-tokenomics in one minute: five OpenAI calls, their spans and metrics, summed up.
+"""otel-tokenomics in one minute: six OpenAI calls, their spans, costs and metrics, summed up.
 
 Offline (the default when OPENAI_API_KEY is not set, or with --offline) the calls go
 to a fake OpenAI-compatible server started on localhost, so nothing leaves the
@@ -11,6 +11,13 @@ With OPENAI_API_KEY set the same calls go to the real API with cheap models
 
     OPENAI_API_KEY=sk-... python examples/demo.py --model gpt-4o-mini
 
+Every call is priced from the bundled catalog, except the one to --unpriced-model
+(default my-finetune-v1, a model no catalog knows), which shows what an unpriced call
+looks like. The real API has no model of that name and answers 404 (the call is then
+shown, not counted as a failure). Your own prices apply as in any app::
+
+    OTEL_TOKENOMICS_PRICES=prices.toml python examples/demo.py
+
 Options: --console prints every span as JSON; --otlp also exports spans and metrics
 over OTLP, configured by the standard OTEL_EXPORTER_OTLP_* variables (for example
 OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 for a local Jaeger;
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pathlib
 import re
@@ -57,6 +65,9 @@ FAKE_API_KEY = "sk-fake-offline-demo"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_REASONING_MODEL = "gpt-5-nano"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+# No price catalog knows it, so its span says tokenomics.cost.status=unpriced. The fake
+# server answers for any model id; the real API only for the models it serves you.
+DEFAULT_UNPRICED_MODEL = "my-finetune-v1"
 ERROR_MODEL = "fail-429"  # the fake server answers 429 for it; the real API answers 404
 
 
@@ -102,6 +113,7 @@ SYSTEM_PROMPT = (
 CHAT_QUESTION = "Why should every LLM call record its token usage on a span?"
 STREAM_QUESTION = "In one sentence, what does time to first chunk measure?"
 RESPONSES_INPUT = "In one sentence, why are cached input tokens cheaper?"
+UNPRICED_QUESTION = "In one sentence, why are tokens worth recording without a price?"
 EMBEDDING_INPUTS = [
     "Tokens are the unit of cost.",
     "Time to first chunk is what a user feels.",
@@ -261,8 +273,23 @@ def call_embeddings(client: openai.OpenAI, args: argparse.Namespace) -> None:
     _show(f"{len(result.data)} vectors of {len(result.data[0].embedding)} dimensions")
 
 
+def call_unpriced(client: openai.OpenAI, args: argparse.Namespace) -> None:
+    print(f"[5] chat.completions.create  model={args.unpriced_model}  (not in the price catalog)")
+    try:
+        completion = client.chat.completions.create(
+            model=args.unpriced_model,
+            messages=[{"role": "user", "content": UNPRICED_QUESTION}],
+            max_completion_tokens=1000,
+        )
+    except openai.NotFoundError as error:  # the real API, without a model of yours by that name
+        _show(f"NotFoundError (HTTP 404): {_error_message(error)}")
+        return
+    choice = completion.choices[0]
+    _show(choice.message.content or f"(no text; finish_reason={choice.finish_reason})")
+
+
 def call_error(client: openai.OpenAI, args: argparse.Namespace) -> None:
-    print(f"[5] chat.completions.create  model={ERROR_MODEL}  (expected to fail)")
+    print(f"[6] chat.completions.create  model={ERROR_MODEL}  (expected to fail)")
     try:
         client.chat.completions.create(model=ERROR_MODEL, messages=[{"role": "user", "content": "Hello?"}])
     except openai.RateLimitError as error:
@@ -278,8 +305,21 @@ CALLS: tuple[Callable[[openai.OpenAI, argparse.Namespace], None], ...] = (
     call_chat_stream,
     call_responses,
     call_embeddings,
+    call_unpriced,
     call_error,
 )
+
+
+class _LibraryWarnings(logging.Handler):
+    """Prints otel-tokenomics' warnings where they happen, under the call that caused them.
+
+    The one to look for: the first call to a model without a price logs a warning
+    (once per model and provider), so a missing price is noticed, not silently summed as 0.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.levelname}: {record.getMessage()}"
+        print(textwrap.fill(text, WIDTH, initial_indent="    !! ", subsequent_indent="       "))
 
 
 # -- the summary --------------------------------------------------------------------------------
@@ -307,10 +347,17 @@ def _ms(seconds: Any) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}"
 
 
+def _usd(value: Any) -> str:
+    # Eight decimals: a call to a small model costs millionths of a dollar (the
+    # embeddings call 0.00000056), which fewer decimals would round away.
+    return "-" if value is None else f"{value:.8f}"
+
+
 def _cost(attributes: Any) -> str:
+    """The span's total cost, or why there is none (the cost status)."""
     total = attributes.get("tokenomics.cost.total")
     if total is not None:
-        return f"{total:.6f} {attributes.get('tokenomics.cost.currency', '')}".rstrip()
+        return _usd(total)
     return str(attributes.get("tokenomics.cost.status", "-"))
 
 
@@ -321,8 +368,21 @@ def _status(span: ReadableSpan) -> str:
     return "ERROR" if span.status.status_code is StatusCode.ERROR else "ok"
 
 
+COST_HEADERS = (
+    "#",
+    "cost status",
+    "priced as",
+    "input",
+    "cache read",
+    "cache write",
+    "output",
+    "cache savings",
+)
+
+
 def span_summary(spans: Sequence[ReadableSpan]) -> list[str]:
-    calls, tokens = [], []
+    calls, tokens, costs = [], [], []
+    prices: list[str] = []
     for number, span in enumerate(spans, start=1):
         a = span.attributes or {}
         duration = (span.end_time - span.start_time) / 1e9 if span.end_time and span.start_time else None
@@ -349,19 +409,69 @@ def span_summary(spans: Sequence[ReadableSpan]) -> list[str]:
                 _ms(a.get("gen_ai.response.time_to_first_chunk")),
             ]
         )
+        costs.append(
+            [
+                str(number),
+                str(a.get("tokenomics.cost.status", "-")),
+                str(a.get("tokenomics.pricing.model", "-")),
+                _usd(a.get("tokenomics.cost.input")),
+                _usd(a.get("tokenomics.cost.cache_read")),
+                _usd(a.get("tokenomics.cost.cache_write")),
+                _usd(a.get("tokenomics.cost.output")),
+                _usd(a.get("tokenomics.cost.cache_savings")),
+            ]
+        )
+        source = a.get("tokenomics.cost.source")
+        if source is not None:
+            described = f"{source} {a.get('tokenomics.pricing.version', '')}".rstrip()
+            if described not in prices:
+                prices.append(described)
     lines = [f"Spans ({len(spans)})"]
-    lines += _table(["#", "span name", "provider", "api", "stream", "status", "cost"], calls, right=set())
+    lines += _table(["#", "span name", "provider", "api", "stream", "status", "cost USD"], calls, right={6})
     lines += ["", "Tokens and timing"]
     lines += _table(
         ["#", "response model", "input", "cached", "output", "reasoning", "duration ms", "ttfc ms"],
         tokens,
         right={2, 3, 4, 5, 6, 7},
     )
+    headers = list(COST_HEADERS)
+    write = COST_HEADERS.index("cache write")
+    if all(row[write] in ("-", _usd(0)) for row in costs):
+        # When no call wrote to the provider cache, a column of zeros would only widen the table.
+        del headers[write]
+        costs = [row[:write] + row[write + 1 :] for row in costs]
+    lines += ["", "Cost in USD by token class"]
+    lines += _table(headers, costs, right=set(range(3, len(headers))))
+    if prices:
+        lines.append(f"  prices: {', '.join(prices)}  (tokenomics.cost.source, tokenomics.pricing.version)")
     return lines
 
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
+
+
+# Counters whose total is shown split by one attribute, in this order of its values.
+BREAKDOWNS = {
+    "tokenomics.cost": (
+        "tokenomics.token.class",
+        ("input", "cache_read", "cache_write", "output", "unattributed"),
+    ),
+    "tokenomics.unpriced.calls": ("gen_ai.request.model", ()),
+}
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"{_usd(value)} {unit}" if unit == "USD" else f"{_number(value)} {unit}".rstrip()
+
+
+def _breakdown(points: Sequence[NumberDataPoint], key: str, order: Sequence[str]) -> list[tuple[str, float]]:
+    totals: dict[str, float] = {}
+    for point in points:
+        value = str(point.attributes.get(key, "?"))
+        totals[value] = totals.get(value, 0) + point.value
+    rank = {value: position for position, value in enumerate(order)}
+    return sorted(totals.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
 
 
 def metrics_summary(reader: InMemoryMetricReader) -> list[str]:
@@ -379,6 +489,7 @@ def metrics_summary(reader: InMemoryMetricReader) -> list[str]:
         metric = metrics[name]
         points = list(metric.data.data_points)
         unit = metric.unit or ""
+        details: list[str] = []
         if name == "gen_ai.client.token.usage":
             by_type: dict[str, float] = {}
             for point in points:
@@ -396,10 +507,17 @@ def metrics_summary(reader: InMemoryMetricReader) -> list[str]:
                 text += f" ({failed} with error.type)"
             text += f", sum {shown}"
         elif points and isinstance(points[0], NumberDataPoint):
-            text = f"total {_number(sum(p.value for p in points))} {unit}".rstrip()
+            text = f"total {_amount(sum(p.value for p in points), unit)}"
+            if name in BREAKDOWNS:
+                key, order = BREAKDOWNS[name]
+                details = [
+                    f"    {f'{key}={value}'.ljust(width - 2)}  {_amount(total, unit)}"
+                    for value, total in _breakdown(points, key, order)
+                ]
         else:
             text = f"{len(points)} points"
         lines.append(f"  {name.ljust(width)}  {text}")
+        lines += details
     return lines
 
 
@@ -408,7 +526,7 @@ def metrics_summary(reader: InMemoryMetricReader) -> list[str]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Make five OpenAI calls with otel-tokenomics on and summarise their telemetry."
+        description="Make six OpenAI calls with otel-tokenomics on and summarise their telemetry and cost."
     )
     parser.add_argument(
         "--offline", action="store_true", help="use the local fake server even if OPENAI_API_KEY is set"
@@ -423,6 +541,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--embedding-model",
         default=DEFAULT_EMBEDDING_MODEL,
         help=f"embeddings model (default {DEFAULT_EMBEDDING_MODEL})",
+    )
+    parser.add_argument(
+        "--unpriced-model",
+        default=DEFAULT_UNPRICED_MODEL,
+        help=f"chat model that has no price, to show an unpriced call (default {DEFAULT_UNPRICED_MODEL})",
     )
     parser.add_argument("--console", action="store_true", help="also print every span as JSON")
     parser.add_argument(
@@ -458,11 +581,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Online mode: {client.base_url} (use --offline for the local fake server)")
         stack.callback(client.close)
 
-        active = otel_tokenomics.instrument(
-            tracer_provider=telemetry.tracer_provider,
-            meter_provider=telemetry.meter_provider,
-            provider_map=provider_map,
-        )
+        warnings = _LibraryWarnings(logging.WARNING)
+        library_logger = logging.getLogger("otel_tokenomics")
+        library_logger.addHandler(warnings)
+        stack.callback(library_logger.removeHandler, warnings)
+        try:
+            active = otel_tokenomics.instrument(
+                tracer_provider=telemetry.tracer_provider,
+                meter_provider=telemetry.meter_provider,
+                provider_map=provider_map,
+            )
+        except otel_tokenomics.PriceOverrideError as error:  # a bad OTEL_TOKENOMICS_PRICES file
+            print(f"otel_tokenomics.instrument() refused the price file: {error}", file=sys.stderr)
+            return 2
         stack.callback(otel_tokenomics.uninstrument)
         print(f"otel_tokenomics.instrument() -> {active}")
         if not active:

@@ -9,6 +9,9 @@ It speaks enough of the OpenAI wire format for the official ``openai`` client:
 * ``POST /v1/embeddings`` - float or base64 vectors;
 * ``GET /v1/models``.
 
+Any model id is answered, also one that no price catalog knows: the demo's
+``my-finetune-v1`` stands for a fine-tune of your own.
+
 Nothing is random: the answer and every token count are fixed functions of the request.
 
 * text tokens:   ``ceil(len(text) / 4)``;
@@ -48,6 +51,7 @@ import random
 import re
 import socketserver
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -337,6 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "gpt-5-nano",
                 "o4-mini",
                 "text-embedding-3-small",
+                "my-finetune-v1",
                 "fail-429",
                 "fail-500",
             ]
@@ -652,6 +657,13 @@ class FakeOpenAIServer(ThreadingHTTPServer):
         # The last requests, (path, body), for tests to look at.
         self.requests: deque[tuple[str, dict[str, Any]]] = deque(maxlen=100)
         self._thread: threading.Thread | None = None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that drops a keep-alive connection (the openai client closing its pool
+        # at exit) is routine; socketserver would print a traceback for it.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can stall for seconds

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,9 +27,30 @@ EXPECTED_TOKENS = {
     "2": ("gpt-4o-mini", "1471", "1408", "26", "0"),  # the same prefix, streamed
     "3": ("gpt-5-nano", "21", "0", "93", "64"),  # Responses API, reasoning effort low
     "4": ("text-embedding-3-small", "28", "-", "-", "-"),
-    "5": ("fail-429", "-", "-", "-", "-"),
+    "5": ("my-finetune-v1", "23", "0", "26", "0"),  # a model no catalog prices
+    "6": ("fail-429", "-", "-", "-", "-"),
 }
 FIRST_CHUNK_DELAY_MS = 60  # the fake server's default wait before the first chunk
+
+# The published prices of the demo's models, USD per million tokens (input / cached
+# input / output): gpt-4o-mini 0.15 / 0.075 / 0.60, gpt-5-nano 0.05 / 0.005 / 0.40
+# (reasoning is output), text-embedding-3-small 0.02 (input only). Uncached input is
+# input - cached. Computed by hand, not by the code under test:
+# row -> (cost status, priced as, input, cache read, output, cache savings); the total is
+# the sum of the three classes.
+EXPECTED_COSTS = {
+    # (1472 - 1408) x 0.15, 1408 x 0.075, 29 x 0.60; savings 1408 x (0.15 - 0.075)
+    "1": ("priced", "gpt-4o-mini", "0.00000960", "0.00010560", "0.00001740", "0.00010560"),
+    # (1471 - 1408) x 0.15, 1408 x 0.075, 26 x 0.60
+    "2": ("priced", "gpt-4o-mini", "0.00000945", "0.00010560", "0.00001560", "0.00010560"),
+    # 21 x 0.05, nothing cached, 93 x 0.40
+    "3": ("priced", "gpt-5-nano", "0.00000105", "0.00000000", "0.00003720", "0.00000000"),
+    # 28 x 0.02
+    "4": ("priced", "text-embedding-3-small", "0.00000056", "0.00000000", "0.00000000", "0.00000000"),
+    "5": ("unpriced", "-", "-", "-", "-", "-"),  # no cost attribute at all, never 0
+    "6": ("no_usage", "-", "-", "-", "-", "-"),  # the 429 reported no usage
+}
+EXPECTED_TOTALS = {"1": "0.00013260", "2": "0.00013065", "3": "0.00003825", "4": "0.00000056"}
 
 
 def _load_fake_server() -> Any:
@@ -88,7 +110,7 @@ def test_demo_stream_time_to_first_chunk(demo_output: str) -> None:
     assert ttfc != "-", demo_output
     assert FIRST_CHUNK_DELAY_MS <= float(ttfc) < float(duration_ms)
     # Only the streamed call has a time to first chunk.
-    assert [rows[n][7] for n in ("1", "3", "4", "5")] == ["-"] * 4
+    assert [rows[n][7] for n in ("1", "3", "4", "5", "6")] == ["-"] * 5
 
 
 def test_demo_spans_and_error(demo_output: str) -> None:
@@ -98,21 +120,81 @@ def test_demo_spans_and_error(demo_output: str) -> None:
         "chat gpt-4o-mini",
         "chat gpt-5-nano",
         "embeddings text-embedding-3-small",
+        "chat my-finetune-v1",
         "chat fail-429",
     ]
     assert {cells[3] for cells in rows.values()} == {"openai"}
-    assert [rows[n][-3] for n in sorted(rows)] == ["no", "yes", "no", "no", "no"]  # stream
-    assert [rows[n][-2] for n in sorted(rows)] == ["ok", "ok", "ok", "ok", "RateLimitError"]
+    assert [rows[n][-3] for n in sorted(rows)] == ["no", "yes", "no", "no", "no", "no"]  # stream
+    assert [rows[n][-2] for n in sorted(rows)] == ["ok", "ok", "ok", "ok", "ok", "RateLimitError"]
     assert "RateLimitError (HTTP 429)" in demo_output
+
+
+def test_demo_cost_per_span(demo_output: str) -> None:
+    spans = _rows(_section(demo_output, "Spans"))
+    assert {n: spans[n][-1] for n in spans} == {**EXPECTED_TOTALS, "5": "unpriced", "6": "no_usage"}
+    rows = _rows(_section(demo_output, "Cost in USD by token class"))
+    assert set(rows) == set(EXPECTED_COSTS), demo_output
+    for number, expected in EXPECTED_COSTS.items():
+        assert tuple(rows[number][1:]) == expected, (number, demo_output)
+    for number, total in EXPECTED_TOTALS.items():
+        classes = sum(Decimal(amount) for amount in EXPECTED_COSTS[number][2:5])
+        assert classes == Decimal(total), number
+    assert re.search(r"^  prices: catalog \d{4}\.\d{2}\.\d{2}  \(", demo_output, re.MULTILINE), demo_output
+
+
+def _warnings(output: str) -> dict[int, str]:
+    """The library's log lines the demo printed, unwrapped, by the line they start on."""
+    lines = output.splitlines()
+    found = {}
+    for number, line in enumerate(lines):
+        if line.startswith("    !! "):
+            text = [line[7:]]
+            for follower in lines[number + 1 :]:
+                if not follower.startswith("       "):  # the wrapped rest of the message
+                    break
+                text.append(follower.strip())
+            found[number] = " ".join(text)
+    return found
+
+
+def test_demo_unpriced_model_warns_once(demo_output: str) -> None:
+    warnings = _warnings(demo_output)
+    assert len(warnings) == 1, demo_output
+    (line, text), *_ = warnings.items()
+    assert text.startswith("WARNING: ") and "'my-finetune-v1'" in text and "unpriced" in text, text
+    # Printed under the call that caused it, before that call's answer.
+    assert demo_output.splitlines()[line - 1].startswith("[5] "), demo_output
 
 
 def test_demo_metrics(demo_output: str) -> None:
     metrics = "\n".join(_section(demo_output, "Metrics"))
-    assert re.search(r"gen_ai\.client\.token\.usage\s+input 2992\s+output 148\b", metrics), metrics
-    assert re.search(r"gen_ai\.client\.operation\.duration\s+count 5 \(1 with error\.type\)", metrics), (
+    assert re.search(r"gen_ai\.client\.token\.usage\s+input 3015\s+output 174\b", metrics), metrics
+    assert re.search(r"gen_ai\.client\.operation\.duration\s+count 6 \(1 with error\.type\)", metrics), (
         metrics
     )
     assert re.search(r"gen_ai\.client\.operation\.time_to_first_chunk\s+count 1,", metrics), metrics
+
+
+def test_demo_cost_metrics(demo_output: str) -> None:
+    lines = _section(demo_output, "Metrics")
+    start = next(i for i, line in enumerate(lines) if line.split()[0] == "tokenomics.cost")
+    # The counter's total, then its split by tokenomics.token.class: the column sums of
+    # the priced rows (no call wrote to the cache, so there is no cache_write series).
+    # In millionths of a dollar: input 9.60 + 9.45 + 1.05 + 0.56, cache_read 105.60 x 2,
+    # output 17.40 + 15.60 + 37.20.
+    assert [line.split() for line in lines[start : start + 4]] == [
+        ["tokenomics.cost", "total", "0.00030206", "USD"],
+        ["tokenomics.token.class=input", "0.00002066", "USD"],
+        ["tokenomics.token.class=cache_read", "0.00021120", "USD"],
+        ["tokenomics.token.class=output", "0.00007020", "USD"],
+    ], "\n".join(lines)
+    expected_total = sum(Decimal(total) for total in EXPECTED_TOTALS.values())
+    assert expected_total == Decimal("0.00030206")
+    start = next(i for i, line in enumerate(lines) if line.split()[0] == "tokenomics.unpriced.calls")
+    assert [line.split() for line in lines[start : start + 2]] == [
+        ["tokenomics.unpriced.calls", "total", "1", "{call}"],
+        ["gen_ai.request.model=my-finetune-v1", "1", "{call}"],
+    ], "\n".join(lines)
 
 
 # -- the fake server ---------------------------------------------------------------------------
@@ -178,6 +260,16 @@ def test_fake_stream_with_include_usage_ends_with_usage_chunk(base_url: str) -> 
     prompt = fake.count_text_tokens(CHAT["messages"][0]["content"]) + 4 + 3
     assert last["usage"]["prompt_tokens"] == prompt
     assert last["usage"]["completion_tokens"] == fake.count_text_tokens(streamed)
+
+
+def test_fake_answers_a_model_no_catalog_knows(base_url: str) -> None:
+    status, text = _post(base_url, "/chat/completions", {**CHAT, "model": "my-finetune-v1"})
+    assert status == 200
+    completion = json.loads(text)
+    assert completion["model"] == "my-finetune-v1"
+    assert (
+        completion["usage"]["prompt_tokens"] == fake.count_text_tokens(CHAT["messages"][0]["content"]) + 4 + 3
+    )
 
 
 @pytest.mark.parametrize(
