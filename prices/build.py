@@ -1,4 +1,4 @@
-"""Build ``otel_tokenomics/pricing/catalog.json`` from the pinned genai-prices data.
+"""Build ``otel_tokenomics/pricing/catalog.jsonl`` from the pinned genai-prices data.
 
 Run from the repository root, with the pinned ``genai-prices`` installed (it is in
 the ``test`` extra)::
@@ -344,6 +344,15 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _next_version(previous: str | None) -> str:
+    """The UTC date; a second change on the same day gets ``.2``, ``.3``, ... appended."""
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d")
+    if not previous or not previous.startswith(today):
+        return today
+    _, _, counter = previous[len(today) :].partition(".")
+    return f"{today}.{int(counter or 1) + 1}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the catalog is out of date")
@@ -354,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     if old.get("content_sha256") == digest:
         new["version"] = old["version"]
     else:
-        new["version"] = dt.date.today().strftime("%Y.%m.%d")
+        new["version"] = _next_version(old.get("version"))
     new["content_sha256"] = digest
     ordered = {"format": new.pop("format"), "version": new.pop("version"), **new}
     changes = diff(old, ordered)

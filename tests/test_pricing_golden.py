@@ -666,3 +666,29 @@ def test_override_multiplier_discounts_a_provider() -> None:
     # Other providers are untouched.
     other = pricer.cost("openai", ("gpt-4o",), _usage(CACHED), AT)
     assert other is not None and other.total == Decimal("0.25")
+
+
+def test_a_damaged_catalog_leaves_calls_unpriced_and_is_read_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otel_tokenomics.pricing import catalog as catalog_module
+
+    broken = tmp_path / "catalog.jsonl"
+    broken.write_text('{"format": 2, "version": ')
+    monkeypatch.setattr(catalog_module, "CATALOG_FILE", str(broken))
+    monkeypatch.setattr(catalog_module, "_catalog", None)
+    reads = []
+    real_open = open
+
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path) == str(broken):
+            reads.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    pricer = Pricer()
+    for _ in range(3):
+        assert pricer.cost("openai", ("gpt-4o",), _usage(PLAIN), AT) is None
+    assert len(reads) == 1
+    assert pricer.catalog.version == "unavailable"
+    assert sum("could not read its price catalog" in r.getMessage() for r in caplog.records) == 1

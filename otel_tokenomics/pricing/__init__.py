@@ -61,8 +61,12 @@ def configure(
         prices = env.get(ENV_PRICES, "").strip() or None
     overrides = _overrides(prices)
     pricer = Pricer(overrides, load_fallback(fallback if fallback is not None else env.get(ENV_FALLBACK)))
-    # Read the catalog now, at start-up, rather than inside the first LLM call.
-    pricer.catalog  # noqa: B018
+    # Read the catalog now, at start-up, rather than inside the first LLM call. A
+    # damaged install must not make instrument() raise: the calls then go unpriced.
+    try:
+        pricer.catalog  # noqa: B018
+    except Exception:
+        logger.warning("otel-tokenomics could not read its price catalog; calls stay unpriced", exc_info=True)
     if overrides is not None:
         overrides.check(pricer)
     with _lock:

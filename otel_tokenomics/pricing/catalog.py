@@ -13,6 +13,7 @@ OpenRouter's thousand entries.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -21,6 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from otel_tokenomics.pricing.prices import ModelPrices
+
+logger = logging.getLogger("otel_tokenomics")
 
 Matcher = Callable[[str], bool]
 
@@ -207,13 +210,25 @@ CATALOG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog
 
 
 def load_catalog() -> Catalog:
-    """The bundled catalog, read once per process (never at import)."""
+    """The bundled catalog, read once per process (never at import).
+
+    A missing or damaged file is reported once and leaves an empty catalog, so
+    no call ever retries the read (or raises): every call is then unpriced.
+    """
     global _catalog
     if _catalog is None:
         with _load_lock:
             if _catalog is None:
-                # A plain file read: importlib.resources alone costs more to import
-                # than the whole catalog takes to load.
-                with open(CATALOG_FILE, encoding="utf-8") as file:
-                    _catalog = Catalog.from_lines(file.read())
+                try:
+                    # A plain file read: importlib.resources alone costs more to
+                    # import than the whole catalog takes to load.
+                    with open(CATALOG_FILE, encoding="utf-8") as file:
+                        _catalog = Catalog.from_lines(file.read())
+                except Exception:
+                    logger.error(
+                        "otel-tokenomics could not read its price catalog %s; every call stays unpriced",
+                        CATALOG_FILE,
+                        exc_info=True,
+                    )
+                    _catalog = Catalog({"version": "unavailable", "providers": []})
     return _catalog
