@@ -102,9 +102,9 @@ class InferenceCall:
     # choice index -> finish reason; a dict because stream chunks name the index.
     finish_reasons: dict[int, str] | None = None
     usage: Usage | None = None
-    # What the price depends on besides model and date: {"service_tier": "flex"},
-    # {"processing": "batch"}; adapters set it from the response.
-    price_context: dict[str, str] | None = None
+    # What the price depends on besides model and date, as sorted (key, value)
+    # pairs: (("service_tier", "flex"),); adapters set it from the response.
+    price_context: tuple[tuple[str, str], ...] | None = None
     first_chunk_at: float | None = None
     last_chunk_at: float | None = None
     chunk_count = 0

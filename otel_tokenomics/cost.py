@@ -32,7 +32,7 @@ class Pricer(Protocol):
         models: tuple[str | None, ...],
         usage: Usage,
         timestamp_ns: int,
-        context: Mapping[str, str] | None = None,
+        context: Mapping[str, str] | tuple[tuple[str, str], ...] | None = None,
     ) -> Cost | None: ...
 
 
@@ -67,7 +67,7 @@ def price_call(
     provider: str,
     models: tuple[str | None, ...],
     usage: Usage | None,
-    context: Mapping[str, str] | None = None,
+    context: Mapping[str, str] | tuple[tuple[str, str], ...] | None = None,
     timestamp_ns: int | None = None,
 ) -> tuple[str, Cost | None]:
     """``(tokenomics.cost.status, cost or None)`` for one call. May raise: callers guard it."""
@@ -91,6 +91,21 @@ def cost_attributes(status: str, cost: Cost | None) -> Mapping[str, Any]:
     """The ``tokenomics.cost.*`` / ``tokenomics.pricing.*`` span attributes of a priced call."""
     if cost is None:
         return _STATUS_ONLY.get(status) or {sc.TOKENOMICS_COST_STATUS: status}
+    if cost.split and cost.version and cost.model:
+        # The common case as one literal: this runs for every priced call.
+        return {
+            sc.TOKENOMICS_COST_STATUS: status,
+            sc.TOKENOMICS_COST_TOTAL: float(cost.total),
+            sc.TOKENOMICS_COST_CURRENCY: cost.currency,
+            sc.TOKENOMICS_COST_SOURCE: cost.source,
+            sc.TOKENOMICS_PRICING_VERSION: cost.version,
+            sc.TOKENOMICS_PRICING_MODEL: cost.model,
+            sc.TOKENOMICS_COST_INPUT: float(cost.input),
+            sc.TOKENOMICS_COST_CACHE_READ: float(cost.cache_read),
+            sc.TOKENOMICS_COST_CACHE_WRITE: float(cost.cache_write),
+            sc.TOKENOMICS_COST_OUTPUT: float(cost.output),
+            sc.TOKENOMICS_COST_CACHE_SAVINGS: float(cost.cache_savings),
+        }
     attributes: dict[str, Any] = {
         sc.TOKENOMICS_COST_STATUS: status,
         sc.TOKENOMICS_COST_TOTAL: float(cost.total),

@@ -94,16 +94,16 @@ def _rate(price: Price | None, input_tokens: int) -> Decimal | None:
 def cost_of(
     usage: Usage,
     prices: PriceSet,
-    *,
     model: str,
     provider: str,
     source: str,
     version: str,
     currency: str = "USD",
 ) -> Cost:
-    # Rates are looked up only for the classes the call has tokens in: most calls
-    # have no cache writes, audio or images, and a priced call must stay cheap.
-    prices = prices.per_token()
+    """The cost of ``usage`` at per-token ``prices`` (:meth:`PriceSet.per_token`)."""
+    # Every Decimal operation costs about a microsecond's tenth, and this runs for
+    # every call: rates are looked up and amounts computed only for the classes the
+    # call has tokens in, and no amount is ever added to a zero.
     total_input = usage.input_tokens
     input_rate = _rate(prices.input, total_input) or ZERO
 
@@ -115,24 +115,28 @@ def cost_of(
         cache_write = total_input - cache_read
     uncached = total_input - cache_read - cache_write
 
-    input_cost = ZERO
+    input_cost = None
     if usage.audio_input_tokens and prices.input_audio is not None:
         audio = min(usage.audio_input_tokens, uncached)
-        input_cost += audio * _rate(prices.input_audio, total_input)  # type: ignore[operator]
+        input_cost = audio * _rate(prices.input_audio, total_input)  # type: ignore[operator]
         uncached -= audio
     if usage.image_input_tokens and prices.input_image is not None:
         image = min(usage.image_input_tokens, uncached)
-        input_cost += image * _rate(prices.input_image, total_input)  # type: ignore[operator]
+        part = image * _rate(prices.input_image, total_input)  # type: ignore[operator]
+        input_cost = part if input_cost is None else input_cost + part
         uncached -= image
     if uncached:
-        input_cost += uncached * input_rate
+        part = uncached * input_rate
+        input_cost = part if input_cost is None else input_cost + part
+    if input_cost is None:
+        input_cost = ZERO
+    total = input_cost
 
     read_cost = write_cost = savings = ZERO
     if cache_read:
         read_rate = _rate(prices.cache_read, total_input)
-        if read_rate is None:
-            read_rate = input_rate
-        read_cost = cache_read * read_rate
+        read_cost = cache_read * (input_rate if read_rate is None else read_rate)
+        total += read_cost
     if cache_write:
         write_rate = _rate(prices.cache_write, total_input)
         if write_rate is None:
@@ -143,33 +147,55 @@ def cost_of(
             long_lived = ttl.get("1h") or 0
             if long_lived > cache_write:
                 long_lived = cache_write
-            if long_lived:
-                write_cost = long_lived * _rate(prices.cache_write_1h, total_input)  # type: ignore[operator]
-        if cache_write - long_lived:
-            write_cost += (cache_write - long_lived) * write_rate
+        if long_lived:
+            write_cost = long_lived * _rate(prices.cache_write_1h, total_input)  # type: ignore[operator]
+            if cache_write > long_lived:
+                write_cost += (cache_write - long_lived) * write_rate
+        else:
+            write_cost = cache_write * write_rate
+        total += write_cost
     if cache_read or cache_write:
         # What the cached tokens would have cost at the plain input rate, minus what
         # they did cost: negative when writes cost more than reads saved.
-        savings = (cache_read + cache_write) * input_rate - read_cost - write_cost
+        savings = (cache_read + cache_write) * input_rate - (
+            read_cost + write_cost if cache_write else read_cost
+        )
 
     output = usage.output_tokens
-    output_cost = ZERO
+    output_cost = None
     if output:
         if usage.reasoning_tokens and prices.reasoning is not None:
             reasoning = min(usage.reasoning_tokens, output)
-            output_cost += reasoning * _rate(prices.reasoning, total_input)  # type: ignore[operator]
+            output_cost = reasoning * _rate(prices.reasoning, total_input)  # type: ignore[operator]
             output -= reasoning
         if usage.audio_output_tokens and prices.output_audio is not None:
             audio_out = min(usage.audio_output_tokens, output)
-            output_cost += audio_out * _rate(prices.output_audio, total_input)  # type: ignore[operator]
+            part = audio_out * _rate(prices.output_audio, total_input)  # type: ignore[operator]
+            output_cost = part if output_cost is None else output_cost + part
             output -= audio_out
         if usage.image_output_tokens and prices.output_image is not None:
             image_out = min(usage.image_output_tokens, output)
-            output_cost += image_out * _rate(prices.output_image, total_input)  # type: ignore[operator]
+            part = image_out * _rate(prices.output_image, total_input)  # type: ignore[operator]
+            output_cost = part if output_cost is None else output_cost + part
             output -= image_out
         if output:
-            output_cost += output * (_rate(prices.output, total_input) or ZERO)
+            part = output * (_rate(prices.output, total_input) or ZERO)
+            output_cost = part if output_cost is None else output_cost + part
+    if output_cost is None:
+        output_cost = ZERO
+    else:
+        total += output_cost
 
     return Cost(
-        input_cost, read_cost, write_cost, output_cost, savings, model, provider, source, version, currency
+        input_cost,
+        read_cost,
+        write_cost,
+        output_cost,
+        savings,
+        model,
+        provider,
+        source,
+        version,
+        currency,
+        total,
     )

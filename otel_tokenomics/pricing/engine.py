@@ -14,12 +14,12 @@ import logging
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from otel_tokenomics.pricing.catalog import Catalog, load_catalog
 from otel_tokenomics.pricing.compute import Cost, cost_of
 from otel_tokenomics.pricing.model_ids import candidates
-from otel_tokenomics.pricing.prices import ModelPrices
+from otel_tokenomics.pricing.prices import NS_PER_DAY, Context, ModelPrices, PriceSet, as_context
 from otel_tokenomics.usage import Usage
 
 if TYPE_CHECKING:
@@ -36,16 +36,36 @@ SOURCE_PROVIDER = "provider"
 class Match:
     """A model id resolved to prices: the entry, who says so, and at what version."""
 
-    __slots__ = ("factor", "prices", "source", "version")
+    __slots__ = ("_rates", "factor", "prices", "source", "version")
 
     def __init__(self, prices: ModelPrices, source: str, version: str, factor: Decimal | None = None) -> None:
         self.prices = prices
         self.source = source
         self.version = version
         self.factor = factor
+        self._rates: dict[Any, PriceSet] = {}
+
+    def rates(self, timestamp_ns: int, context: Context | None) -> PriceSet:
+        """Per-token prices in force (the user's multiplier applied), cached per day and context."""
+        entry = self.prices
+        if entry.time_of_day:
+            key: Any = entry.moment_key(timestamp_ns, context)
+        else:
+            key = (timestamp_ns // NS_PER_DAY, context)
+        found = self._rates.get(key)
+        if found is None:
+            prices = self.prices.at(timestamp_ns, context)
+            if self.factor is not None:
+                prices = prices.scaled(self.factor)
+            found = prices.per_token()
+            if len(self._rates) > 64:
+                self._rates.clear()
+            self._rates[key] = found
+        return found
 
 
 _MAX_CACHED = 4096
+_UNSEEN: Any = object()
 
 
 class Pricer:
@@ -59,6 +79,8 @@ class Pricer:
         self.fallback = fallback
         self._catalog = catalog
         self._cache: dict[tuple[str, str], Match | None] = {}
+        # (provider, (response model, request model)) -> the match: one lookup per call.
+        self._by_call: dict[tuple[str, tuple[str | None, ...]], Match | None] = {}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -118,31 +140,40 @@ class Pricer:
         models: tuple[str | None, ...],
         usage: Usage,
         timestamp_ns: int,
-        context: Mapping[str, str] | None = None,
+        context: Mapping[str, str] | Context | None = None,
     ) -> Cost | None:
         """The cost of one call, or None when no model id given is priced.
 
         ``models`` is tried in order: the response's model (what actually served the
         call, a dated snapshot) before the request's (an alias, a deployment name).
+        ``context``: what else sets the price, ``{"service_tier": "flex"}`` or the
+        same as sorted pairs (what adapters pass: it is hashed as it is).
         """
-        match = None
-        for model in models:
-            if model:
-                match = self.match(provider, model)
-                if match is not None:
-                    break
+        if context is not None and context.__class__ is not tuple:
+            context = as_context(context)
+        key = (provider, models)
+        by_call = self._by_call
+        match = by_call.get(key, _UNSEEN)
+        if match is _UNSEEN:
+            match = None
+            for model in models:
+                if model:
+                    match = self.match(provider, model)
+                    if match is not None:
+                        break
+            if len(by_call) >= _MAX_CACHED:
+                by_call.clear()
+            by_call[key] = match
         cost = None
         if match is not None:
-            prices = match.prices.at(timestamp_ns, context)
-            if match.factor is not None:
-                prices = prices.scaled(match.factor)
+            entry = match.prices
             cost = cost_of(
                 usage,
-                prices,
-                model=match.prices.entry_id,
-                provider=match.prices.provider_id,
-                source=match.source,
-                version=match.version,
+                match.rates(timestamp_ns, context),  # type: ignore[arg-type]
+                entry.entry_id,
+                entry.provider_id,
+                match.source,
+                match.version,
             )
         if usage.provider_cost is not None:
             return _stated(usage.provider_cost, cost, provider)

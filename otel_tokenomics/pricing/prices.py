@@ -68,6 +68,9 @@ class Tiered:
 
 
 Price = Decimal | Tiered
+# What a price depends on besides the model and the date, as sorted (key, value)
+# pairs: (("service_tier", "flex"),), (("processing", "batch"),).
+Context = tuple[tuple[str, str], ...]
 PER_TOKEN = Decimal("0.000001")
 
 
@@ -218,19 +221,18 @@ class ModelPrices:
         ]
         return cls(provider_id, raw["id"], periods, variants, context_factors, raw.get("name"))
 
-    def at(self, timestamp_ns: int, context: Mapping[str, str] | None = None) -> PriceSet:
-        """The prices in force at ``timestamp_ns`` (UTC) for a request in ``context``."""
-        day = timestamp_ns // NS_PER_DAY
+    def moment_key(self, timestamp_ns: int, context: Context | None) -> Any:
+        """What the prices in force depend on: the UTC day, the minute for daily windows, the context."""
         minute = (timestamp_ns // NS_PER_MINUTE) % 1440 if self.time_of_day else 0
-        if not context:
-            key: Any = (day, minute)
-        elif len(context) == 1:
-            key = (day, minute, *context.items())
-        else:
-            key = (day, minute, *sorted(context.items()))
+        return (timestamp_ns // NS_PER_DAY, minute, context)
+
+    def at(self, timestamp_ns: int, context: Mapping[str, str] | Context | None = None) -> PriceSet:
+        """The prices in force at ``timestamp_ns`` (UTC) for a request in ``context``."""
+        context = as_context(context)
+        key = self.moment_key(timestamp_ns, context)
         found = self._resolved.get(key)
         if found is None:
-            found = self._resolve(day, minute, context)
+            found = self._resolve(key[0], key[1], dict(context) if context else None)
             if len(self._resolved) > 64:
                 self._resolved.clear()
             self._resolved[key] = found
@@ -263,6 +265,15 @@ class ModelPrices:
             if _within(factor_context, context) and factor_context not in matched_contexts:
                 resolved = resolved.scaled(factor)
         return resolved
+
+
+def as_context(context: Mapping[str, str] | Context | None) -> Context | None:
+    """A request context as a sorted tuple of pairs: hashable, so prices cache on it."""
+    if not context:
+        return None
+    if context.__class__ is tuple:
+        return context  # type: ignore[return-value]
+    return tuple(sorted(context.items()))  # type: ignore[union-attr]
 
 
 def _within(required: Mapping[str, str], context: Mapping[str, str]) -> bool:

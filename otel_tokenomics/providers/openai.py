@@ -264,7 +264,7 @@ def _read_common(call: InferenceCall, response: Any) -> None:
     if isinstance(tier, str):
         call.set_attribute(sc.OPENAI_RESPONSE_SERVICE_TIER, tier)
         # The tier that served the call sets its price (flex is half, priority more).
-        call.price_context = {"service_tier": tier}
+        call.price_context = (("service_tier", tier),)
     fingerprint = getattr(response, "system_fingerprint", None)
     if isinstance(fingerprint, str):
         call.set_attribute(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
