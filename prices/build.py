@@ -221,6 +221,18 @@ def apply_corrections(providers: list[dict[str, Any]], corrections: list[dict[st
                 for period in entry["prices"]:
                     period["prices"].update(_str_prices(correction["prices"]))
             provider["models"].insert(0, entry)
+        elif kind == "add":
+            # A model the source does not price at all: a new entry matching the
+            # listed ids exactly, placed first.
+            ids = [correction["model"], *correction.get("ids", [])]
+            entry = {
+                "id": correction["model"],
+                "match": {"or": [{"equals": i.lower()} for i in ids]}
+                if len(ids) > 1
+                else {"equals": ids[0].lower()},
+                "prices": [{"prices": _str_prices(correction["prices"])}],
+            }
+            provider["models"].insert(0, entry)
         elif kind == "set":
             # Prices of every period (or of the one starting at `from`) updated.
             model = _find_model(provider, correction["model"])

@@ -128,7 +128,8 @@ def _has_batch(model: gp.ModelInfo) -> bool:
 class Explanations:
     """Which disagreements ``corrections.toml`` accounts for, and how strictly.
 
-    An ``alias`` covers its one API id, a ``set`` its entry, a ``from`` its entry
+    An ``alias`` covers its one API id, an ``add`` the ids it lists (models the
+    source does not price, so never a disagreement), a ``set`` its entry, a ``from`` its entry
     from its date on, a ``regional_premium`` the in-region Claude entries of its
     provider. A ``context_multiplier`` covers a request in its context only where
     our total is exactly ``factor`` x genai-prices' context-free total: the
@@ -145,6 +146,9 @@ class Explanations:
             provider, kind = correction["provider"], correction["kind"]
             if kind == "alias":
                 self.aliases.add((provider, correction["model"].lower()))
+            elif kind == "add":
+                for model_id in (correction["model"], *correction.get("ids", ())):
+                    self.aliases.add((provider, model_id.lower()))
             elif kind == "set":
                 self.entries[(provider, correction["model"])] = None
             elif kind == "from":

@@ -692,3 +692,38 @@ def test_a_damaged_catalog_leaves_calls_unpriced_and_is_read_once(
     assert len(reads) == 1
     assert pricer.catalog.version == "unavailable"
     assert sum("could not read its price catalog" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_audio_tokens_pay_the_audio_price(pricer: Pricer) -> None:
+    # gpt-4o-audio-preview: text $2.50 / $10, audio $40 in / $80 out (a correction:
+    # the source has text prices only). 1,000 input of which 600 audio; 500 output
+    # of which 400 audio.
+    usage = Usage(input_tokens=1_000, output_tokens=500, audio_input_tokens=600, audio_output_tokens=400)
+    cost = pricer.cost("openai", ("gpt-4o-audio-preview-2025-06-03",), usage, AT)
+    assert cost is not None
+    assert cost.input == Decimal("0.001") + Decimal("0.024")  # 400 text x 2.5 + 600 audio x 40
+    assert cost.output == Decimal("0.001") + Decimal("0.032")  # 100 text x 10 + 400 audio x 80
+    assert cost.total == Decimal("0.058")
+    # The first snapshot billed audio at $100 / $200.
+    first = pricer.cost("openai", ("gpt-4o-audio-preview-2024-10-01",), usage, AT)
+    assert first is not None and first.total == Decimal("0.001") + Decimal("0.06") + Decimal(
+        "0.001"
+    ) + Decimal("0.08")
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "usage", "total"),
+    [
+        # Bedrock Cohere Command R+ $3 / $15, Command R $0.50 / $1.50, Embed v3 $0.10 (additions).
+        ("aws.bedrock", "cohere.command-r-plus-v1:0", PLAIN, "0.375"),
+        ("aws.bedrock", "cohere.command-r-v1:0", PLAIN, "0.0575"),
+        ("aws.bedrock", "cohere.embed-multilingual-v3", {"input_tokens": 100_000}, "0.01"),
+        # Cohere's own Embed v3 at $0.10 per million input tokens (an addition).
+        ("cohere", "embed-english-v3.0", {"input_tokens": 100_000}, "0.01"),
+    ],
+)
+def test_models_the_source_lacks(
+    pricer: Pricer, provider: str, model: str, usage: Mapping[str, Any], total: str
+) -> None:
+    cost = pricer.cost(provider, (model,), _usage(usage), AT)
+    assert cost is not None and cost.total == Decimal(total)
