@@ -727,3 +727,13 @@ def test_models_the_source_lacks(
 ) -> None:
     cost = pricer.cost(provider, (model,), _usage(usage), AT)
     assert cost is not None and cost.total == Decimal(total)
+
+
+def test_a_gateway_model_missing_from_its_list_is_priced_at_the_makers_price(pricer: Pricer) -> None:
+    # OpenRouter passes the maker's price through; its list has no plain x-ai/grok-4,
+    # so xAI's Grok 4 price applies: $3 / $15, cached $0.75.
+    cost = pricer.cost("openrouter", ("x-ai/grok-4",), _usage(CACHED), AT)
+    assert cost is not None
+    assert (cost.model, cost.total) == ("grok-4-0709", Decimal("0.285"))
+    # A maker the gateway table does not name stays unpriced rather than guessed.
+    assert pricer.cost("openrouter", ("some-lab/some-model",), _usage(CACHED), AT) is None

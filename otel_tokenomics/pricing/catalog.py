@@ -53,6 +53,22 @@ PROVIDER_IDS: dict[str, str] = {
 }
 
 
+# Gateways whose model ids are "<maker>/<model>" and whose price is the maker's.
+GATEWAY_VENDORS: dict[str, dict[str, str]] = {
+    "openrouter": {
+        "openai": "openai",
+        "anthropic": "anthropic",
+        "google": "google",
+        "x-ai": "x-ai",
+        "mistralai": "mistral",
+        "deepseek": "deepseek",
+        "cohere": "cohere",
+        "moonshotai": "moonshotai",
+        "perplexity": "perplexity",
+    },
+}
+
+
 def catalog_provider_id(provider: str) -> str:
     """The catalog's id for a ``gen_ai.provider.name`` (unknown names pass through)."""
     return PROVIDER_IDS.get(provider) or provider.replace("_", "-")
@@ -190,6 +206,15 @@ class Catalog:
                 found = fallback.match(model_id)
                 if found is not None:
                     return found
+        # A gateway that passes the maker's price through names the maker first
+        # (x-ai/grok-4): a model missing from the gateway's own list is priced from
+        # the maker's.
+        vendors = GATEWAY_VENDORS.get(catalog.id)
+        if vendors and "/" in model_id:
+            vendor, _, name = model_id.partition("/")
+            maker = self.providers.get(vendors.get(vendor, ""))
+            if maker is not None:
+                return maker.match(name)
         return None
 
     def all_models(self, provider: str | None = None) -> list[tuple[str, Mapping[str, Any]]]:
