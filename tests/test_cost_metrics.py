@@ -410,3 +410,16 @@ def test_openrouter_stated_cost_for_a_model_missing_from_the_catalog(instrument,
     assert UNPRICED not in telemetry.metrics()
     # A call whose cost is known is not "unpriced": nothing to warn about.
     assert [r.getMessage() for r in caplog.records if r.name == "otel_tokenomics"] == []
+
+
+def test_openrouter_stated_cost_through_the_responses_api(instrument, telemetry) -> None:
+    instrument()
+    server = Server()
+    usage = {**RESPONSES_USAGE, "cost": 0.0077}
+    server.json("/api/v1/responses", response_object(model="acme/private-model", usage=usage))
+    client = server.client(base_url=OPENROUTER_BASE_URL)
+    client.responses.create(model="acme/private-model", input="Capital of France?")
+
+    attributes = cost_span_attributes(telemetry.span())
+    assert attributes["tokenomics.cost.source"] == "provider"
+    assert attributes["tokenomics.cost.total"] == approx(0.0077)

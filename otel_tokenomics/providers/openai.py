@@ -243,6 +243,9 @@ def responses_usage(usage: Any) -> Usage:
     details = as_fields(getattr(usage, "output_tokens_details", None))
     if details is not None:
         result.reasoning_tokens = count(getattr(details, "reasoning_tokens", None))
+    stated = _stated_cost(usage)
+    if stated is not None:
+        result.provider_cost = stated
     return result
 
 
