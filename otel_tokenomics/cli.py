@@ -404,7 +404,9 @@ def _usage(args: argparse.Namespace) -> Usage:
     if cache_write is None:
         cache_write = hour or 0
     elif hour is not None and hour > cache_write:
-        raise _Failure(f"{PROG}: --cache-write-1h ({hour}) is a part of --cache-write ({cache_write})")
+        # --cache-write counts all writes, so it cannot be below its 1-hour part:
+        # the only sensible reading is the 5-minute writes alone.
+        cache_write += hour
     cache_read = args.cache_read or 0
     if cache_read + cache_write > args.input:
         raise _Failure(
@@ -631,7 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cost.add_argument("--cache-read", type=_count, metavar="N", help="input tokens read from the cache")
     cost.add_argument(
-        "--cache-write", type=_count, metavar="N", help="input tokens written to the cache (all TTLs)"
+        "--cache-write",
+        type=_count,
+        metavar="N",
+        help="input tokens written to the cache, all TTLs (the 5-minute ones if below --cache-write-1h)",
     )
     cost.add_argument(
         "--cache-write-1h",

@@ -193,7 +193,6 @@ def test_cost_human_output_is_a_breakdown(capsys: pytest.CaptureFixture[str]) ->
     [
         ("--input 10 --cache-read 8 --cache-write 5 --output 1", "--input (10)"),
         ("--input 10 --output 1 --reasoning 2", "--reasoning (2)"),
-        ("--input 10 --output 1 --cache-write 2 --cache-write-1h 3", "--cache-write-1h (3)"),
         ("--input=-1 --output 1", "non-negative"),
         ("--input 10 --output 1 --at 2025-13-01", "--at"),
     ],
@@ -389,3 +388,16 @@ def test_console_script() -> None:
 
 def test_python_dash_m() -> None:
     _check_subprocess([sys.executable, "-m", "otel_tokenomics"])
+
+
+def test_cache_write_below_its_one_hour_part_is_read_as_the_five_minute_writes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # claude-sonnet-4-5: input $3, 5-minute write $3.75, 1-hour write $6 per million.
+    # --cache-write 1000 cannot include 2000 one-hour writes: 1000 5m + 2000 1h = 3000 writes.
+    argv = "cost --provider anthropic --model claude-sonnet-4-5 --input 10000 --output 0"
+    code = main([*argv.split(), "--cache-write", "1000", "--cache-write-1h", "2000", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert Decimal(out["input"]) == Decimal("0.021")  # 7000 x 3
+    assert Decimal(out["cache_write"]) == Decimal("0.01575")  # 1000 x 3.75 + 2000 x 6
