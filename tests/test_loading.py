@@ -16,13 +16,25 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 def test_import_is_cheap() -> None:
+    """No SDK, tokenizer, price catalog or pricing code is imported with the package."""
     code = (
         "import sys, otel_tokenomics; "
-        "heavy = [m for m in ('openai', 'tiktoken', 'httpx2', 'httpx', 'anthropic', 'google.genai') "
+        "heavy = [m for m in ('openai', 'tiktoken', 'httpx2', 'httpx', 'anthropic', 'google.genai', "
+        "'otel_tokenomics.pricing', 'otel_tokenomics.pricing.catalog', 'genai_prices', 'decimal') "
         "if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_instrument_reads_the_price_catalog_at_start_up_not_in_the_first_call() -> None:
+    code = (
+        "import otel_tokenomics; otel_tokenomics.instrument(); "
+        "from otel_tokenomics.pricing import catalog; "
+        "print(catalog._catalog is not None and 'openai' in catalog._catalog.providers)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "True"
 
 
 def test_uninstrument_restores_the_sdk_exactly(telemetry) -> None:

@@ -1,7 +1,8 @@
 """Prices and costs: the bundled catalog, the user's overrides, the arithmetic.
 
-Nothing here loads price data at import; the catalog is read on the first call
-that needs a price (or by :func:`configure` when overrides must be checked).
+Nothing here loads price data at import: the catalog is read by
+:func:`configure` (which ``instrument()`` calls at start-up), or else by the
+first call that needs a price.
 """
 
 from __future__ import annotations
