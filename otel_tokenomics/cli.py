@@ -34,22 +34,6 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-# Where a model is looked for when --provider is omitted: the first-party APIs most
-# calls go to before resellers and gateways, whose lists repeat their models at
-# other prices.
-PREFERRED_PROVIDERS = (
-    "openai",
-    "anthropic",
-    "google",
-    "aws",
-    "azure",
-    "mistral",
-    "x-ai",
-    "deepseek",
-    "cohere",
-    "groq",
-)
-
 # A Bedrock model id (anthropic.claude-..., us.meta.llama..., an ARN): other lists
 # match these by substring (Vertex's "contains claude-sonnet-4-5"), so without
 # --provider Bedrock's own list is read first for them.
@@ -191,12 +175,8 @@ def _searched_providers(catalog: Catalog, provider: str) -> list[str]:
 
 
 def _search_order(pricer: Pricer, model: str | None = None) -> list[str]:
-    providers = pricer.catalog.providers
-    preferred = PREFERRED_PROVIDERS
-    if model is not None and _BEDROCK_ID.match(model.strip().lower()):
-        preferred = ("aws", *(p for p in preferred if p != "aws"))
-    order = [p for p in preferred if p in providers]
-    order += [p for p in providers if p not in PREFERRED_PROVIDERS]
+    bedrock = model is not None and _BEDROCK_ID.match(model.strip().lower())
+    order = pricer.catalog.search_order("aws" if bedrock else None)
     if pricer.overrides is not None:
         # A custom model under a provider the catalog does not know.
         for rule in pricer.overrides.models:

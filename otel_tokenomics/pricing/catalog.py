@@ -69,6 +69,24 @@ GATEWAY_VENDORS: dict[str, dict[str, str]] = {
 }
 
 
+# Where a model is looked for when no provider is named: the makers' own lists
+# first, then the big resellers, whose lists repeat the makers' models at other
+# prices (Vertex's rule "contains claude-sonnet-4-5" matches Bedrock ids too).
+PREFERRED_PROVIDERS = (
+    "openai",
+    "anthropic",
+    "google",
+    "mistral",
+    "x-ai",
+    "deepseek",
+    "cohere",
+    "moonshotai",
+    "aws",
+    "azure",
+    "groq",
+)
+
+
 def catalog_provider_id(provider: str) -> str:
     """The catalog's id for a ``gen_ai.provider.name`` (unknown names pass through)."""
     return PROVIDER_IDS.get(provider) or provider.replace("_", "-")
@@ -216,6 +234,12 @@ class Catalog:
             if maker is not None:
                 return maker.match(name)
         return None
+
+    def search_order(self, first: str | None = None) -> list[str]:
+        """Catalog provider ids in :data:`PREFERRED_PROVIDERS` order, ``first`` first, then the rest."""
+        preferred = [first, *PREFERRED_PROVIDERS] if first else list(PREFERRED_PROVIDERS)
+        order = list(dict.fromkeys(p for p in preferred if p in self.providers))
+        return order + [p for p in self.providers if p not in order]
 
     def all_models(self, provider: str | None = None) -> list[tuple[str, Mapping[str, Any]]]:
         wanted = catalog_provider_id(provider) if provider else None

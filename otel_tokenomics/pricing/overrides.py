@@ -46,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from otel_tokenomics.pricing.catalog import catalog_provider_id, exact_ids
+from otel_tokenomics.pricing.catalog import PREFERRED_PROVIDERS, catalog_provider_id, exact_ids
 from otel_tokenomics.pricing.model_ids import candidates
 from otel_tokenomics.pricing.prices import PRICE_KEYS, ModelPrices, Price, PriceSet, Tiered, When
 
@@ -59,9 +59,6 @@ AZURE_PROVIDER = "azure.ai.openai"
 _MODEL_KEYS = ("id", "provider", "base", "base_provider", *PRICE_KEYS)
 _MULTIPLIER_KEYS = ("provider", "model", "factor")
 _TOP_KEYS = ("models", "multipliers", "azure_deployments")
-# Where a `base` without a provider is looked up first: the maker's own list price,
-# not a reseller's (the catalog lists providers alphabetically, resellers included).
-_MAKERS = ("openai", "anthropic", "google", "mistral", "x-ai", "deepseek", "cohere", "moonshotai")
 
 
 class PriceOverrideError(ValueError):
@@ -263,13 +260,13 @@ class Overrides:
         names = candidates(rule.base or "")
         match = pricer.catalog_match(first, names) if first else None
         if match is None and not explicit:
-            for catalog_provider in _search_order(pricer.catalog.providers):
+            for catalog_provider in pricer.catalog.search_order():
                 match = pricer.catalog_match(catalog_provider, names)
                 if match is not None:
                     break
         fallback = pricer.fallback
         if match is None and fallback is not None:
-            for fallback_provider in [first] if explicit else [p for p in (first, *_MAKERS) if p]:
+            for fallback_provider in [first] if explicit else [p for p in (first, *PREFERRED_PROVIDERS) if p]:
                 match = fallback.match(fallback_provider, names)
                 if match is not None:
                     break
@@ -288,10 +285,6 @@ class Overrides:
         derived = ModelPrices(base.provider_id, rule.id, periods, variants, base.context_factors)
         self._derived[key] = derived
         return derived
-
-
-def _search_order(providers: Mapping[str, Any]) -> list[str]:
-    return [p for p in _MAKERS if p in providers] + [p for p in providers if p not in _MAKERS]
 
 
 def _catalog_ids(pricer: Pricer, provider: str | None) -> list[str]:
