@@ -25,28 +25,16 @@ from typing import Any
 
 import tomllib
 
+from otel_tokenomics.pricing.prices import GENAI_PRICES_KEYS
+
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "otel_tokenomics" / "pricing" / "catalog.jsonl"
 CORRECTIONS = ROOT / "prices" / "corrections.toml"
 PINNED_SOURCE = "0.2.3"
 FORMAT = 2
 
-# Per-token prices we can apply: our normalized usage has a count for each.
-# genai-prices keys for per-request, per-search, per-hour or per-page fees are left
-# out, and so are cached audio/image/video rates (no usage field splits them).
-TOKEN_PRICE_KEYS = {
-    "input_mtok": "input",
-    "output_mtok": "output",
-    "cache_read_mtok": "cache_read",
-    "cache_write_mtok": "cache_write",
-    "cache_write_5m_mtok": "cache_write",
-    "cache_write_1h_mtok": "cache_write_1h",
-    "output_reasoning_mtok": "reasoning",
-    "input_audio_mtok": "input_audio",
-    "output_audio_mtok": "output_audio",
-    "input_image_mtok": "input_image",
-    "output_image_mtok": "output_image",
-}
+# Per-token prices we can apply (shared with the runtime's genai-prices fallback).
+TOKEN_PRICE_KEYS = GENAI_PRICES_KEYS
 
 
 def _decimal(value: Decimal) -> str:

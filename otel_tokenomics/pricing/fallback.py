@@ -18,28 +18,13 @@ from typing import Any
 
 from otel_tokenomics.pricing.catalog import catalog_provider_id
 from otel_tokenomics.pricing.engine import SOURCE_CATALOG, Match
-from otel_tokenomics.pricing.prices import ModelPrices, Price, PriceSet, Tiered, When
+from otel_tokenomics.pricing.prices import GENAI_PRICES_KEYS, ModelPrices, Price, PriceSet, Tiered, When
 
 logger = logging.getLogger("otel_tokenomics")
 
 FALLBACK_GENAI_PRICES = "genai-prices"
 Factors = list[tuple[dict[str, str], Decimal]]
 _DISABLED = {"", "none", "off", "false", "0"}
-
-# genai-prices keys -> ours; its per-request, per-page and per-hour prices have no
-# token count to apply to and are left out, as in the catalog build.
-_KEYS = {
-    "input_mtok": "input",
-    "output_mtok": "output",
-    "cache_read_mtok": "cache_read",
-    "cache_write_mtok": "cache_write",
-    "cache_write_1h_mtok": "cache_write_1h",
-    "output_reasoning_mtok": "reasoning",
-    "input_audio_mtok": "input_audio",
-    "output_audio_mtok": "output_audio",
-    "input_image_mtok": "input_image",
-    "output_image_mtok": "output_image",
-}
 
 
 class Fallback:
@@ -157,7 +142,7 @@ def _price_set(model_price: Any) -> PriceSet:
 
     prices: dict[str, Price] = {}
     for key, value in vars(model_price).items():
-        ours = _KEYS.get(key)
+        ours = GENAI_PRICES_KEYS.get(key)
         if ours is None or value is None:
             continue
         if isinstance(value, TieredPrices):

@@ -34,6 +34,25 @@ PRICE_KEYS = (
 )
 
 
+# genai-prices' per-million price keys -> ours: the catalog build and the optional
+# genai-prices fallback read its data through this one map. Its per-request,
+# per-search, per-hour and per-page prices have no token count to apply to, and
+# its cached audio/image/video rates no usage field to split by: both left out.
+GENAI_PRICES_KEYS = {
+    "input_mtok": "input",
+    "output_mtok": "output",
+    "cache_read_mtok": "cache_read",
+    "cache_write_mtok": "cache_write",
+    "cache_write_5m_mtok": "cache_write",
+    "cache_write_1h_mtok": "cache_write_1h",
+    "output_reasoning_mtok": "reasoning",
+    "input_audio_mtok": "input_audio",
+    "output_audio_mtok": "output_audio",
+    "input_image_mtok": "input_image",
+    "output_image_mtok": "output_image",
+}
+
+
 class Tiered:
     """A price that changes for the whole request once its input exceeds a threshold.
 
