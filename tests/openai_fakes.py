@@ -237,6 +237,17 @@ def response_events(final: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
+def embeddings_response(
+    tokens: int, *, model: str = "text-embedding-3-small", vector: list[float] | None = None
+) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "model": model,
+        "data": [{"object": "embedding", "index": 0, "embedding": vector if vector is not None else [0.5]}],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 class Server:
     """A mock transport: path -> response, with every request kept for assertions."""
 
@@ -273,6 +284,16 @@ class Server:
         kwargs.setdefault("api_key", "sk-test-secret-key")
         kwargs.setdefault("max_retries", 0)
         return openai.OpenAI(http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)), **kwargs)
+
+    def azure_client(self) -> openai.AzureOpenAI:
+        """An Azure OpenAI client for the contoso resource, answered by this server."""
+        return openai.AzureOpenAI(
+            azure_endpoint="https://contoso.openai.azure.com",
+            api_key="azure-secret",
+            api_version="2024-10-21",
+            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)),
+            max_retries=0,
+        )
 
     def async_client(self, **kwargs: Any) -> openai.AsyncOpenAI:
         kwargs.setdefault("api_key", "sk-test-secret-key")

@@ -18,6 +18,7 @@ from openai_fakes import (
     Server,
     chat_chunks,
     chat_completion,
+    embeddings_response,
     requires,
     response_object,
     sse,
@@ -316,15 +317,7 @@ def test_responses_flex_tier(instrument, telemetry) -> None:
 def test_embeddings_are_priced_on_input_only(instrument, telemetry) -> None:
     instrument()
     server = Server()
-    server.json(
-        "/embeddings",
-        {
-            "object": "list",
-            "model": "text-embedding-3-small",
-            "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
-            "usage": {"prompt_tokens": 1234, "total_tokens": 1234},
-        },
-    )
+    server.json("/embeddings", embeddings_response(1234, vector=[0.5, 0.25]))
     server.client().embeddings.create(model="text-embedding-3-small", input="hello world")
 
     # text-embedding-3-small: $0.02 per million input tokens.

@@ -6,9 +6,8 @@ import pathlib
 import subprocess
 import sys
 
-import openai
 import tomllib
-from openai_fakes import Server, chat_completion
+from openai_fakes import Server, chat_completion, embeddings_response
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -79,15 +78,7 @@ def test_nested_call_inside_an_open_call_is_not_traced_twice(instrument, telemet
     instrument()
     server = Server()
     inner_client = server.client()
-    server.json(
-        "/embeddings",
-        {
-            "object": "list",
-            "model": "m",
-            "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
-            "usage": {"prompt_tokens": 1, "total_tokens": 1},
-        },
-    )
+    server.json("/embeddings", embeddings_response(1, model="m"))
 
     def respond(request):
         inner_client.embeddings.create(model="m", input="x")
@@ -133,15 +124,8 @@ def test_azure_client(instrument, telemetry) -> None:
     instrument()
     server = Server()
     server.json("/deployments/my-gpt4o/chat/completions", chat_completion(model="gpt-4o-2024-11-20"))
-    from openai_fakes import HTTP
 
-    client = openai.AzureOpenAI(
-        azure_endpoint="https://contoso.openai.azure.com",
-        api_key="azure-secret",
-        api_version="2024-10-21",
-        http_client=HTTP.Client(transport=HTTP.MockTransport(server.handler)),
-        max_retries=0,
-    )
+    client = server.azure_client()
     client.chat.completions.create(model="my-gpt4o", messages=MESSAGES)
     attributes = telemetry.span().attributes
     assert attributes["gen_ai.provider.name"] == "azure.ai.openai"

@@ -17,6 +17,7 @@ from openai_fakes import (
     Server,
     chat_chunks,
     chat_completion,
+    embeddings_response,
     requires,
     response_events,
     response_object,
@@ -297,15 +298,7 @@ def test_responses_compact_is_billed(instrument, telemetry) -> None:
 def test_embeddings(instrument, telemetry) -> None:
     instrument()
     server = Server()
-    server.json(
-        "/embeddings",
-        {
-            "object": "list",
-            "model": "text-embedding-3-small",
-            "data": [{"object": "embedding", "index": 0, "embedding": [0.1] * 256}],
-            "usage": {"prompt_tokens": 9, "total_tokens": 9},
-        },
-    )
+    server.json("/embeddings", embeddings_response(9, vector=[0.1] * 256))
     result = server.client().embeddings.create(
         model="text-embedding-3-small", input="hello world", dimensions=256, encoding_format="float"
     )

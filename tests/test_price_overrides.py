@@ -10,9 +10,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-import openai
 import pytest
-from openai_fakes import HTTP, Server, chat_completion
+from openai_fakes import Server, chat_completion
 
 import otel_tokenomics
 from otel_tokenomics import pricing
@@ -560,13 +559,7 @@ def test_azure_deployment_through_the_sdk(instrument, telemetry) -> None:
     instrument(prices={"azure_deployments": {"prod-chat": "gpt-4o-mini"}})
     server = Server()
     server.json("/deployments/prod-chat/chat/completions", chat_completion(model=""))
-    client = openai.AzureOpenAI(
-        azure_endpoint="https://contoso.openai.azure.com",
-        api_key="azure-secret",
-        api_version="2024-10-21",
-        http_client=HTTP.Client(transport=HTTP.MockTransport(server.handler)),
-        max_retries=0,
-    )
+    client = server.azure_client()
 
     client.chat.completions.create(model="prod-chat", messages=MESSAGES)
 
