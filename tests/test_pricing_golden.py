@@ -737,3 +737,17 @@ def test_a_gateway_model_missing_from_its_list_is_priced_at_the_makers_price(pri
     assert (cost.model, cost.total) == ("grok-4-0709", Decimal("0.285"))
     # A maker the gateway table does not name stays unpriced rather than guessed.
     assert pricer.cost("openrouter", ("some-lab/some-model",), _usage(CACHED), AT) is None
+
+
+def test_an_audio_price_added_over_a_base_model_is_applied() -> None:
+    # gpt-4o has no audio price in the catalog; an override adds one ($40 per million)
+    # on top of the base model's text prices ($2.50 / $10).
+    overrides = Overrides.from_mapping(
+        {"models": [{"id": "my-voice", "base": "gpt-4o", "input_audio": "40"}]}
+    )
+    pricer = Pricer(overrides=overrides)
+    usage = Usage(input_tokens=1_000, output_tokens=100, audio_input_tokens=600)
+    cost = pricer.cost("openai", ("my-voice",), usage, AT)
+    assert cost is not None
+    assert cost.input == Decimal("0.025")  # 400 text x 2.5 + 600 audio x 40
+    assert cost.total == Decimal("0.026")

@@ -91,6 +91,25 @@ def _rate(price: Price | None, input_tokens: int) -> Decimal | None:
     return price.at(input_tokens)  # type: ignore[union-attr]
 
 
+def _class_cost(
+    tokens: int, rate: Decimal, total_input: int, *parts: tuple[int | None, Price | None]
+) -> Decimal:
+    """One token class: the parts with a price of their own (reasoning, audio, image)
+    at that price, the rest at ``rate``. A part the catalog has no price for stays in
+    the rest and pays the class's price."""
+    cost = None
+    for count, price in parts:
+        if count and price is not None:
+            count = min(count, tokens)
+            part = count * _rate(price, total_input)  # type: ignore[operator]
+            cost = part if cost is None else cost + part
+            tokens -= count
+    if tokens:
+        part = tokens * rate
+        cost = part if cost is None else cost + part
+    return ZERO if cost is None else cost
+
+
 def cost_of(
     usage: Usage,
     prices: PriceSet,
@@ -115,21 +134,16 @@ def cost_of(
         cache_write = total_input - cache_read
     uncached = total_input - cache_read - cache_write
 
-    input_cost = None
-    if usage.audio_input_tokens and prices.input_audio is not None:
-        audio = min(usage.audio_input_tokens, uncached)
-        input_cost = audio * _rate(prices.input_audio, total_input)  # type: ignore[operator]
-        uncached -= audio
-    if usage.image_input_tokens and prices.input_image is not None:
-        image = min(usage.image_input_tokens, uncached)
-        part = image * _rate(prices.input_image, total_input)  # type: ignore[operator]
-        input_cost = part if input_cost is None else input_cost + part
-        uncached -= image
-    if uncached:
-        part = uncached * input_rate
-        input_cost = part if input_cost is None else input_cost + part
-    if input_cost is None:
-        input_cost = ZERO
+    if prices.priced_input_parts:
+        input_cost = _class_cost(
+            uncached,
+            input_rate,
+            total_input,
+            (usage.audio_input_tokens, prices.input_audio),
+            (usage.image_input_tokens, prices.input_image),
+        )
+    else:
+        input_cost = uncached * input_rate if uncached else ZERO
     total = input_cost
 
     read_cost = write_cost = savings = ZERO
@@ -161,29 +175,21 @@ def cost_of(
             read_cost + write_cost if cache_write else read_cost
         )
 
+    output_cost = ZERO
     output = usage.output_tokens
-    output_cost = None
     if output:
-        if usage.reasoning_tokens and prices.reasoning is not None:
-            reasoning = min(usage.reasoning_tokens, output)
-            output_cost = reasoning * _rate(prices.reasoning, total_input)  # type: ignore[operator]
-            output -= reasoning
-        if usage.audio_output_tokens and prices.output_audio is not None:
-            audio_out = min(usage.audio_output_tokens, output)
-            part = audio_out * _rate(prices.output_audio, total_input)  # type: ignore[operator]
-            output_cost = part if output_cost is None else output_cost + part
-            output -= audio_out
-        if usage.image_output_tokens and prices.output_image is not None:
-            image_out = min(usage.image_output_tokens, output)
-            part = image_out * _rate(prices.output_image, total_input)  # type: ignore[operator]
-            output_cost = part if output_cost is None else output_cost + part
-            output -= image_out
-        if output:
-            part = output * (_rate(prices.output, total_input) or ZERO)
-            output_cost = part if output_cost is None else output_cost + part
-    if output_cost is None:
-        output_cost = ZERO
-    else:
+        output_rate = _rate(prices.output, total_input) or ZERO
+        if prices.priced_output_parts:
+            output_cost = _class_cost(
+                output,
+                output_rate,
+                total_input,
+                (usage.reasoning_tokens, prices.reasoning),
+                (usage.audio_output_tokens, prices.output_audio),
+                (usage.image_output_tokens, prices.output_image),
+            )
+        else:
+            output_cost = output * output_rate
         total += output_cost
 
     return Cost(

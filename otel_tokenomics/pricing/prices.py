@@ -96,12 +96,18 @@ PER_TOKEN = Decimal("0.000001")
 class PriceSet:
     """The prices in force for one call: None where the catalog has no price."""
 
-    __slots__ = (*PRICE_KEYS, "_per_token")
+    __slots__ = (*PRICE_KEYS, "_per_token", "priced_input_parts", "priced_output_parts")
 
     def __init__(self, **prices: Price | None) -> None:
         for key in PRICE_KEYS:
             setattr(self, key, prices.get(key))
         self._per_token: PriceSet | None = None
+        # Whether some part of a class has a price of its own: most models price
+        # input and output flat, and their calls skip the per-part split.
+        self.priced_input_parts = self.input_audio is not None or self.input_image is not None
+        self.priced_output_parts = (
+            self.reasoning is not None or self.output_audio is not None or self.output_image is not None
+        )
 
     def per_token(self) -> PriceSet:
         """The same prices per single token (exact: a decimal shift), computed once."""
@@ -118,10 +124,8 @@ class PriceSet:
         return [(key, value) for key in PRICE_KEYS if (value := getattr(self, key)) is not None]
 
     def updated(self, other: PriceSet) -> PriceSet:
-        merged = PriceSet(**dict(self.items()))
-        for key, value in other.items():
-            setattr(merged, key, value)
-        return merged
+        # Built whole, never patched: __init__ derives the part flags from the prices.
+        return PriceSet(**{**dict(self.items()), **dict(other.items())})
 
     def scaled(self, factor: Decimal) -> PriceSet:
         return PriceSet(
