@@ -275,6 +275,12 @@ class InferenceCall:
                 attributes[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
                 if usage.has_modalities:
                     _modality_attributes(attributes, usage)
+                if usage.cache_write_by_ttl is not None:
+                    _ttl_attributes(attributes, usage.cache_write_by_ttl)
+                if usage.web_search_requests:
+                    attributes[sc.TOKENOMICS_USAGE_WEB_SEARCH_REQUESTS] = usage.web_search_requests
+                if usage.web_fetch_requests:
+                    attributes[sc.TOKENOMICS_USAGE_WEB_FETCH_REQUESTS] = usage.web_fetch_requests
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = usage.source
         else:
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = SOURCE_UNAVAILABLE
@@ -361,3 +367,18 @@ def _modality_attributes(attributes: dict[str, Any], usage: Usage) -> None:
         # modality says nothing and costs an attribute on every span.
         if value:
             attributes[key] = value
+
+
+_TTL_ATTRIBUTES = (
+    ("5m", sc.TOKENOMICS_USAGE_CACHE_WRITE_TTL_5M_INPUT_TOKENS),
+    ("1h", sc.TOKENOMICS_USAGE_CACHE_WRITE_TTL_1H_INPUT_TOKENS),
+)
+
+
+def _ttl_attributes(attributes: dict[str, Any], by_ttl: Mapping[str, int]) -> None:
+    # Only the split that prices differ by and the registry names; a provider that
+    # reported no split at all sets no attribute.
+    if any(by_ttl.values()):
+        for ttl, key in _TTL_ATTRIBUTES:
+            if ttl in by_ttl:
+                attributes[key] = by_ttl[ttl]

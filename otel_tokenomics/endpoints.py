@@ -54,8 +54,10 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.do
 DEFAULT_PROVIDER = "openai"
 
 
-def provider_for_host(host: str, port: int | None, overrides: Mapping[str, str]) -> str:
-    """The ``gen_ai.provider.name`` for a request sent to ``host:port``."""
+def provider_for_host(
+    host: str, port: int | None, overrides: Mapping[str, str], default: str = DEFAULT_PROVIDER
+) -> str:
+    """The ``gen_ai.provider.name`` for a request sent to ``host:port``; ``default`` when unknown."""
     host = host.lower()
     if overrides:
         if port is not None:
@@ -73,7 +75,7 @@ def provider_for_host(host: str, port: int | None, overrides: Mapping[str, str])
             return provider
     if host in LOOPBACK_HOSTS and port in LOCAL_PORT_PROVIDERS:
         return LOCAL_PORT_PROVIDERS[port]
-    return DEFAULT_PROVIDER
+    return default
 
 
 def default_port(scheme: str) -> int:

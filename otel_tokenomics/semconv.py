@@ -86,10 +86,30 @@ TOKENOMICS_TOKEN_CLASS = "tokenomics.token.class"
 
 Type: string enum; stability: development.
 """
+TOKENOMICS_USAGE_CACHE_WRITE_TTL_1H_INPUT_TOKENS = "tokenomics.usage.cache_write.ttl_1h.input_tokens"
+"""Part of `gen_ai.usage.cache_write.input_tokens` written to a cache that lives one hour.
+
+Type: int; stability: development.
+"""
+TOKENOMICS_USAGE_CACHE_WRITE_TTL_5M_INPUT_TOKENS = "tokenomics.usage.cache_write.ttl_5m.input_tokens"
+"""Part of `gen_ai.usage.cache_write.input_tokens` written to a cache that lives five minutes.
+
+Type: int; stability: development.
+"""
 TOKENOMICS_USAGE_SOURCE = "tokenomics.usage.source"
 """Where the `gen_ai.usage.*` values recorded for this operation came from.
 
 Type: string enum; stability: development.
+"""
+TOKENOMICS_USAGE_WEB_FETCH_REQUESTS = "tokenomics.usage.web_fetch_requests"
+"""Number of web pages the provider fetched on its side during the operation.
+
+Type: int; stability: development.
+"""
+TOKENOMICS_USAGE_WEB_SEARCH_REQUESTS = "tokenomics.usage.web_search_requests"
+"""Number of web searches the provider ran on its side during the operation.
+
+Type: int; stability: development.
 """
 
 # --- Upstream attributes -----------------------------------------------------------------------
@@ -465,7 +485,11 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         TOKENOMICS_STREAM_OUTCOME,
         TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND,
         TOKENOMICS_TOKEN_CLASS,
+        TOKENOMICS_USAGE_CACHE_WRITE_TTL_1H_INPUT_TOKENS,
+        TOKENOMICS_USAGE_CACHE_WRITE_TTL_5M_INPUT_TOKENS,
         TOKENOMICS_USAGE_SOURCE,
+        TOKENOMICS_USAGE_WEB_FETCH_REQUESTS,
+        TOKENOMICS_USAGE_WEB_SEARCH_REQUESTS,
     }
 )
 """Every attribute key otel-tokenomics may emit, ours and upstream. Stability: development."""

@@ -26,31 +26,19 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import unwrap
 
 from otel_tokenomics.call import IN_CALL, OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
-from otel_tokenomics.endpoints import default_port, provider_for_host
+from otel_tokenomics.endpoints import DEFAULT_PROVIDER, default_port, provider_for_host
 from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream, observing_subclass
 from otel_tokenomics.telemetry import Telemetry
-
-try:  # the keys is_instrumentation_enabled() reads, read from one context lookup
-    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
-
-    def _instrumentation_enabled() -> bool:
-        current = otel_context.get_current()
-        return not (
-            current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
-        )
-
-except ImportError:  # pragma: no cover - older or newer opentelemetry-instrumentation
-    _instrumentation_enabled = is_instrumentation_enabled
+from otel_tokenomics.wrapping import instrumentation_enabled as _instrumentation_enabled
 
 _ENDPOINT_CACHE = "_tokenomics_endpoint"
 _PENDING_CALL = "_tokenomics_pending_call"
@@ -83,10 +71,17 @@ class StainlessInstrumentation:
         routes: Mapping[str, Route],
         telemetry: Telemetry,
         helper_streams: tuple[tuple[str, str], ...] = (),
+        default_provider: str = DEFAULT_PROVIDER,
+        client_provider: Callable[[Any], str | None] | None = None,
     ) -> None:
         self.package = package
         self.routes = dict(routes)
         self.telemetry = telemetry
+        # What a host we do not know is called: the protocol the SDK speaks.
+        self.default_provider = default_provider
+        # The provider a client class implies whatever its host (AnthropicBedrock
+        # behind a proxy is still Bedrock); None defers to the host.
+        self.client_provider = client_provider
         # (module, class) of the SDK's helper streams that hold a raw stream in
         # ``_raw_stream`` and close the HTTP response, not the raw stream, on close().
         self.helper_streams = helper_streams
@@ -206,7 +201,11 @@ class StainlessInstrumentation:
             return cached[2]  # type: ignore[no-any-return]
         host = base_url.host or None
         explicit_port = base_url.port
-        provider = provider_for_host(host or "", explicit_port, self.telemetry.options.provider_map)
+        provider = self.client_provider(client) if self.client_provider is not None else None
+        if provider is None:
+            provider = provider_for_host(
+                host or "", explicit_port, self.telemetry.options.provider_map, self.default_provider
+            )
         port = explicit_port if explicit_port is not None else default_port(base_url.scheme)
         endpoint = (provider, host, port if host else None)
         client.__dict__[_ENDPOINT_CACHE] = (base_url, self, endpoint)

@@ -73,14 +73,16 @@ def _make_subclass(cls: type) -> type:
 
 
 def _sync_namespace(cls: type) -> dict[str, Any]:
-    base_next = cls.__next__  # type: ignore[attr-defined]
+    # Some streams are iterables, not iterators (botocore's EventStream has only
+    # __iter__); they get no __next__ of ours either.
+    base_next = getattr(cls, "__next__", None)
     base_iter = cls.__iter__  # type: ignore[attr-defined]
     base_close = getattr(cls, "close", None)
 
     def __next__(self: Any) -> Any:
         call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
         try:
-            item = base_next(self)
+            item = base_next(self)  # type: ignore[misc]
         except StopIteration:
             call.end_stream(OUTCOME_COMPLETED)
             raise
@@ -105,7 +107,9 @@ def _sync_namespace(cls: type) -> dict[str, Any]:
             raise
         call.end_stream(OUTCOME_COMPLETED)
 
-    namespace: dict[str, Any] = {"__next__": __next__, "__iter__": __iter__}
+    namespace: dict[str, Any] = {"__iter__": __iter__}
+    if base_next is not None:
+        namespace["__next__"] = __next__
     if base_close is not None:
 
         def close(self: Any, *args: Any, **kwargs: Any) -> Any:

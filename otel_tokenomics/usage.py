@@ -43,6 +43,9 @@ class Usage:
     text_output_tokens: int | None = None
     image_output_tokens: int | None = None
     audio_output_tokens: int | None = None
+    # Server-side tools billed per request, not per token (Anthropic server_tool_use).
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
     source: str = SOURCE_PROVIDER
     # What the response itself says the call cost, in USD (OpenRouter's usage.cost).
     provider_cost: float | None = None
@@ -60,6 +63,8 @@ class Usage:
         "text_output_tokens",
         "image_output_tokens",
         "audio_output_tokens",
+        "web_search_requests",
+        "web_fetch_requests",
         "source",
         "provider_cost",
     )
