@@ -22,6 +22,14 @@ logger = logging.getLogger("otel_tokenomics")
 _lock = threading.Lock()
 
 
+def _installed(package: str) -> bool:
+    """Whether ``package`` can be imported; a dotted name whose parent is missing is not."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _instrumentor(target: str) -> Any:
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)()
@@ -48,7 +56,7 @@ def instrument(
     with _lock:
         for name, (package, target) in INSTRUMENTORS.items():
             try:
-                if importlib.util.find_spec(package) is None:
+                if not _installed(package):
                     continue
                 instrumentor = _instrumentor(target)
                 if not instrumentor.is_instrumented_by_opentelemetry:
@@ -88,7 +96,7 @@ def uninstrument() -> None:
     with _lock:
         for _name, (package, target) in INSTRUMENTORS.items():
             try:
-                if importlib.util.find_spec(package) is None:
+                if not _installed(package):
                     continue
                 instrumentor = _instrumentor(target)
                 if instrumentor.is_instrumented_by_opentelemetry:
@@ -103,7 +111,7 @@ def instrumented() -> list[str]:
 
     names = []
     for name, (package, target) in INSTRUMENTORS.items():
-        if importlib.util.find_spec(package) is None:
+        if not _installed(package):
             continue
         try:
             if _instrumentor(target).is_instrumented_by_opentelemetry:

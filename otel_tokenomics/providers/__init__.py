@@ -9,4 +9,10 @@ from __future__ import annotations
 # entry-point name -> (SDK import name, "module:Class")
 INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "tokenomics_openai": ("openai", "otel_tokenomics.providers.openai:OpenAIInstrumentor"),
+    "tokenomics_anthropic": ("anthropic", "otel_tokenomics.providers.anthropic:AnthropicInstrumentor"),
+    "tokenomics_google_genai": (
+        "google.genai",
+        "otel_tokenomics.providers.google_genai:GoogleGenAIInstrumentor",
+    ),
+    "tokenomics_bedrock": ("botocore", "otel_tokenomics.providers.bedrock:BedrockInstrumentor"),
 }
