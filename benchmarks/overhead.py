@@ -1,4 +1,4 @@
-"""Per-call overhead of otel-tokenomics on the real ``openai`` SDK, against a hand-made span.
+"""Per-call overhead of otel-tokenomics on a real SDK (``--sdk openai|anthropic``), against a hand-made span.
 
 One process, one mock workload, one tracer pipeline. Cases:
 
@@ -9,9 +9,10 @@ One process, one mock workload, one tracer pipeline. Cases:
 * ``ours``: the same call with ``otel_tokenomics.instrument()``, once with no
   MeterProvider (API no-ops) and once with an SDK MeterProvider + InMemoryMetricReader.
 
-Workloads: ``chat.completions.create(model="o4-mini", 2 messages, temperature,
-max_completion_tokens)`` answered by a fixed pre-encoded JSON body, and the same call
-streamed (SSE, ``include_usage``) at 10 and 200 chunks. Per-chunk overhead is
+Workloads (``benchmarks/workloads.py``): openai ``chat.completions.create(model="o4-mini",
+2 messages, temperature, max_completion_tokens)``, or anthropic ``messages.create(
+model="claude-sonnet-4-5", ...)``, answered by a fixed pre-encoded JSON body, and the
+same call streamed (SSE; openai with ``include_usage``) at 10 and 200 chunks. Per-chunk overhead is
 ``((ours_200 - ours_10) - (base_200 - base_10)) / 190``.
 
 Modes: wall clock (default; interleaved rounds, medians) or ``--callgrind``
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,91 +51,7 @@ TARGET_CHUNK_NS = 1000.0  # per-chunk overhead, wall clock
 INSTR_PER_NS = 7.6
 TARGET_CHUNK_INSTR = TARGET_CHUNK_NS * INSTR_PER_NS
 
-# -- the workload -----------------------------------------------------------------------------
-
-MODEL = "o4-mini"
-RESPONSE_MODEL = "o4-mini-2025-04-16"
-MESSAGES = [
-    {"role": "system", "content": "You are a concise assistant."},
-    {"role": "user", "content": "Explain prompt caching in a paragraph."},
-]
-TEMPERATURE = 0.7
-MAX_COMPLETION_TOKENS = 1024
-BASE_URL = "https://api.openai.com/v1"
-SMALL, LARGE = 10, 200  # chunks per stream, role and usage chunks included
-
-PROMPT_TOKENS, COMPLETION_TOKENS, CACHED_TOKENS, REASONING_TOKENS = 2048, 612, 1536, 256
-USAGE = {
-    "prompt_tokens": PROMPT_TOKENS,
-    "completion_tokens": COMPLETION_TOKENS,
-    "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
-    "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": REASONING_TOKENS,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
-}
-
-
-def _answer(length: int = 600) -> str:
-    sentence = (
-        "Prompt caching lets the provider reuse the already processed prefix of a request, "
-        "so repeated system prompts and long shared contexts are billed at a lower rate. "
-    )
-    text = sentence * (length // len(sentence) + 1)
-    return text[:length]
-
-
-ANSWER = _answer()
-
-
-def chat_body() -> bytes:
-    body = {
-        "id": "chatcmpl-bench0001",
-        "object": "chat.completion",
-        "created": 1764201600,
-        "model": RESPONSE_MODEL,
-        "system_fingerprint": "fp_bench",
-        "service_tier": "default",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": ANSWER, "refusal": None, "annotations": []},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": USAGE,
-    }
-    return json.dumps(body).encode()
-
-
-def sse_body(chunks: int) -> bytes:
-    """``chunks`` SSE events: a role chunk, ``chunks - 3`` deltas, a finish chunk, a usage chunk."""
-    deltas = chunks - 3
-    step = -(-len(ANSWER) // deltas)
-    pieces = [ANSWER[i * step : (i + 1) * step] for i in range(deltas)]
-    head = {
-        "id": "chatcmpl-bench0002",
-        "object": "chat.completion.chunk",
-        "created": 1764201600,
-        "model": RESPONSE_MODEL,
-        "system_fingerprint": "fp_bench",
-        "service_tier": "default",
-    }
-
-    def choice(delta: dict[str, Any], finish: str | None) -> list[dict[str, Any]]:
-        return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-
-    events = [{**head, "choices": choice({"role": "assistant", "content": ""}, None), "usage": None}]
-    events += [{**head, "choices": choice({"content": piece}, None), "usage": None} for piece in pieces]
-    events.append({**head, "choices": choice({}, "stop"), "usage": None})
-    events.append({**head, "choices": [], "usage": USAGE})
-    lines = [f"data: {json.dumps(event)}\n\n" for event in events]
-    lines.append("data: [DONE]\n\n")
-    return "".join(lines).encode()
+from benchmarks.workloads import LARGE, SMALL, WORKLOAD_TYPES  # noqa: E402
 
 
 def block_network() -> None:
@@ -151,39 +68,11 @@ def block_network() -> None:
 
 # -- the tracer pipeline and the floor ----------------------------------------------------------
 
-# USD per token: input, cached input, output.
-PRICES = {"o4-mini": (1.10e-6, 0.275e-6, 4.40e-6)}
-
-
-def price(model: str, input_tokens: int, cached: int, output_tokens: int) -> dict[str, Any] | None:
-    """The cost attributes a minimal instrumentation would write: a dict lookup and float maths."""
-    rates = PRICES.get(model) or PRICES.get(model.rsplit("-", 3)[0])
-    if rates is None:
-        return None
-    uncached = (input_tokens - cached) * rates[0]
-    read = cached * rates[1]
-    output = output_tokens * rates[2]
-    return {
-        "tokenomics.cost.status": "priced",
-        "tokenomics.cost.total": uncached + read + output,
-        "tokenomics.cost.currency": "USD",
-        "tokenomics.cost.source": "catalog",
-        "tokenomics.pricing.version": "2026.11.27",
-        "tokenomics.pricing.model": "o4-mini",
-        "tokenomics.cost.input": uncached,
-        "tokenomics.cost.cache_read": read,
-        "tokenomics.cost.cache_write": 0.0,
-        "tokenomics.cost.output": output,
-        "tokenomics.cost.cache_savings": cached * rates[0] - read,
-    }
-
 
 class Bench:
     """The SDK clients, the tracer pipeline and every case's callable."""
 
-    def __init__(self) -> None:
-        import httpx2
-        import openai
+    def __init__(self, sdk: str = "openai") -> None:
         from opentelemetry import context, trace
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -216,21 +105,11 @@ class Bench:
         self.spans_expected = 0
         self.mode: str | None = None
 
-        def client(body: bytes, content_type: str) -> Any:
-            headers = {"content-type": content_type}
-
-            def handler(request: Any) -> Any:
-                return httpx2.Response(200, headers=headers, content=body)
-
-            return openai.OpenAI(
-                api_key="sk-bench-not-a-key",
-                base_url=BASE_URL,
-                max_retries=0,
-                http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
-            )
-
-        self.chat_client = client(chat_body(), "application/json")
-        self.stream_clients = {n: client(sse_body(n), "text/event-stream") for n in (SMALL, LARGE)}
+        self.sdk = workload = WORKLOAD_TYPES[sdk]()
+        self.chat_client = workload.client(workload.chat_body(), "application/json")
+        self.stream_clients = {
+            n: workload.client(workload.sse_body(n), "text/event-stream") for n in (SMALL, LARGE)
+        }
         self._trace = trace
         self._context = context
         self._client_kind = trace.SpanKind.CLIENT
@@ -250,8 +129,9 @@ class Bench:
             active = otel_tokenomics.instrument(
                 tracer_provider=self.tracer_provider, meter_provider=meter_provider
             )
-            if "tokenomics_openai" not in active:
-                raise SystemExit(f"otel_tokenomics.instrument() did not instrument openai (active: {active})")
+            wanted = self.sdk.instrumentor
+            if wanted not in active:
+                raise SystemExit(f"otel_tokenomics.instrument() did not activate {wanted} (active: {active})")
         self.mode = mode
 
     def flush(self) -> None:
@@ -260,22 +140,10 @@ class Bench:
     # -- the calls ------------------------------------------------------------------------
 
     def call(self) -> Any:
-        return self.chat_client.chat.completions.create(
-            model=MODEL,
-            messages=MESSAGES,
-            temperature=TEMPERATURE,
-            max_completion_tokens=MAX_COMPLETION_TOKENS,
-        )
+        return self.sdk.call(self.chat_client)
 
     def _open_stream(self, chunks: int) -> Any:
-        return self.stream_clients[chunks].chat.completions.create(
-            model=MODEL,
-            messages=MESSAGES,
-            temperature=TEMPERATURE,
-            max_completion_tokens=MAX_COMPLETION_TOKENS,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
+        return self.sdk.open_stream(self.stream_clients[chunks])
 
     def stream(self, chunks: int) -> int:
         seen = 0
@@ -283,55 +151,10 @@ class Bench:
             seen += 1
         return seen
 
-    @staticmethod
-    def _request_attributes(stream: bool = False) -> dict[str, Any]:
-        # The floor carries exactly the attributes our span carries (checked in
-        # check_cases), set the cheapest way: one dict at start, one at the end.
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": "openai",
-            "gen_ai.request.model": MODEL,
-            "server.address": "api.openai.com",
-            "server.port": 443,
-            "openai.api.type": "chat_completions",
-            "gen_ai.request.temperature": TEMPERATURE,
-            "gen_ai.request.max_tokens": MAX_COMPLETION_TOKENS,
-        }
-        if stream:
-            attributes["gen_ai.request.stream"] = True
-        return attributes
-
-    @staticmethod
-    def _response_attributes(
-        model: str, response_id: str, finish: list[str], usage: Any, service_tier: Any, fingerprint: Any
-    ) -> dict[str, Any]:
-        attributes: dict[str, Any] = {
-            "gen_ai.response.id": response_id,
-            "gen_ai.response.model": model,
-            "gen_ai.response.finish_reasons": finish,
-        }
-        if usage is not None:
-            details = usage.prompt_tokens_details
-            cached = details.cached_tokens or 0
-            attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
-            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
-            attributes["gen_ai.usage.cache_read.input_tokens"] = cached
-            attributes["gen_ai.usage.cache_write.input_tokens"] = (
-                getattr(details, "cache_write_tokens", 0) or 0
-            )
-            attributes["gen_ai.usage.reasoning.output_tokens"] = (
-                usage.completion_tokens_details.reasoning_tokens
-            )
-            attributes["tokenomics.usage.source"] = "provider"
-            # The price lookup and cost attributes a real instrumentation adds.
-            attributes.update(price(model, usage.prompt_tokens, cached, usage.completion_tokens) or {})
-        attributes["openai.response.service_tier"] = service_tier
-        attributes["openai.response.system_fingerprint"] = fingerprint
-        return attributes
-
     def floor_call(self) -> Any:
+        workload = self.sdk
         span = self.tracer.start_span(
-            f"chat {MODEL}", kind=self._client_kind, attributes=self._request_attributes()
+            f"chat {workload.model}", kind=self._client_kind, attributes=workload.request_attributes(False)
         )
         token = self._context.attach(self._trace.set_span_in_context(span))
         try:
@@ -341,22 +164,14 @@ class Bench:
             raise
         finally:
             self._context.detach(token)
-        span.set_attributes(
-            self._response_attributes(
-                response.model,
-                response.id,
-                [c.finish_reason for c in response.choices],
-                response.usage,
-                response.service_tier,
-                response.system_fingerprint,
-            )
-        )
+        span.set_attributes(workload.response_attributes(response))
         span.end()
         return response
 
     def floor_stream(self, chunks: int) -> int:
+        workload = self.sdk
         span = self.tracer.start_span(
-            f"chat {MODEL}", kind=self._client_kind, attributes=self._request_attributes(stream=True)
+            f"chat {workload.model}", kind=self._client_kind, attributes=workload.request_attributes(True)
         )
         token = self._context.attach(self._trace.set_span_in_context(span))
         try:
@@ -367,44 +182,9 @@ class Bench:
         finally:
             self._context.detach(token)
         seen = 0
-        for _chunk in self._watch(stream, span):
+        for _chunk in workload.watch(stream, span):
             seen += 1
         return seen
-
-    def _watch(self, stream: Any, span: Any) -> Iterator[Any]:
-        started = time.perf_counter()
-        response_id = model = tier = fingerprint = None
-        first = None
-        count = 0
-        finish: list[str] = []
-        usage = None
-        try:
-            for chunk in stream:
-                count += 1
-                if response_id is None:
-                    first = time.perf_counter()
-                    response_id, model = chunk.id, chunk.model
-                    tier, fingerprint = chunk.service_tier, chunk.system_fingerprint
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    if choice.finish_reason is not None:
-                        finish.append(choice.finish_reason)
-                yield chunk
-        finally:
-            attributes = self._response_attributes(
-                model or MODEL, response_id or "", finish, usage, tier, fingerprint
-            )
-            if first is not None:
-                attributes["gen_ai.response.time_to_first_chunk"] = first - started
-                if usage is not None:
-                    attributes["tokenomics.throughput.output_tokens_per_second"] = (
-                        usage.completion_tokens / max(time.perf_counter() - first, 1e-9)
-                    )
-            attributes["tokenomics.stream.chunk_count"] = count
-            attributes["tokenomics.stream.outcome"] = "completed"
-            span.set_attributes(attributes)
-            span.end()
 
     # -- the cases ------------------------------------------------------------------------
 
@@ -452,13 +232,7 @@ def verify(bench: Bench) -> list[str]:
                 keys[(case, kind)] = set(bench.exporter.last.attributes or {})
             if case.startswith("ours") and bench.exporter.last is not None:
                 attributes = dict(bench.exporter.last.attributes or {})
-                for key, value in (
-                    ("gen_ai.usage.input_tokens", PROMPT_TOKENS),
-                    ("gen_ai.usage.output_tokens", COMPLETION_TOKENS),
-                    ("gen_ai.usage.cache_read.input_tokens", CACHED_TOKENS),
-                    ("gen_ai.usage.reasoning.output_tokens", REASONING_TOKENS),
-                    ("gen_ai.response.id", "chatcmpl-bench0001" if kind == "chat" else "chatcmpl-bench0002"),
-                ):
+                for key, value in bench.sdk.expected(kind != "chat").items():
                     if attributes.get(key) != value:
                         problems.append(
                             f"{case}/{kind}: span {key}={attributes.get(key)!r}, expected {value!r}"
@@ -477,7 +251,6 @@ def verify(bench: Bench) -> list[str]:
 
 # -- import + instrument time ---------------------------------------------------------------------
 
-IMPORT_BASE = "import openai"
 IMPORT_OURS = "import otel_tokenomics; otel_tokenomics.instrument()"
 
 
@@ -487,20 +260,22 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def import_time_ms(pairs: int) -> dict[str, Any]:
-    """Median wall time of fresh interpreters: instrument() minus ``import openai`` alone."""
+def import_time_ms(pairs: int, sdk: str) -> dict[str, Any]:
+    """Median wall time of fresh interpreters: instrument() minus importing the SDK alone."""
+    import_base = WORKLOAD_TYPES[sdk].import_line
     env = subprocess_env()
     base: list[float] = []
     ours: list[float] = []
     for i in range(pairs + 1):
-        for code, out in ((IMPORT_BASE, base), (IMPORT_OURS, ours)):
+        for code, out in ((import_base, base), (IMPORT_OURS, ours)):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-c", code], env=env, check=True)
             if i:  # the first pair warms the OS file cache
                 out.append((time.perf_counter() - start) * 1e3)
     return {
         "pairs": pairs,
-        "import_openai_ms": statistics.median(base),
+        "import_base": import_base,
+        "import_sdk_ms": statistics.median(base),
         "import_instrument_ms": statistics.median(ours),
         "delta_ms": statistics.median(ours) - statistics.median(base),
     }
@@ -616,7 +391,7 @@ CALLGRIND_PLANS = {
 }
 
 
-def callgrind_child(out_dir: str, plan: dict[str, tuple[int, int]]) -> None:
+def callgrind_child(out_dir: str, plan: dict[str, tuple[int, int]], sdk: str) -> None:
     """Runs under callgrind: every os.getppid() closes a segment (``--dump-before=getppid``)."""
     labels: list[str] = []
 
@@ -625,7 +400,7 @@ def callgrind_child(out_dir: str, plan: dict[str, tuple[int, int]]) -> None:
         os.getppid()
 
     block_network()
-    bench = Bench()
+    bench = Bench(sdk)
     problems = verify(bench)
     mark("startup")
     for case, (mode, _label) in CASES.items():
@@ -683,7 +458,7 @@ def _run_logged(command: list[str], env: dict[str, str], log_path: str) -> None:
         raise SystemExit(f"callgrind run failed ({code}):\n{tail}")
 
 
-def run_callgrind(quick: bool, imports: bool = True) -> dict[str, Any]:
+def run_callgrind(quick: bool, sdk: str, imports: bool = True) -> dict[str, Any]:
     if shutil.which("valgrind") is None:
         raise SystemExit("--callgrind needs valgrind on PATH")
     plan = CALLGRIND_PLANS["quick" if quick else "default"]
@@ -697,6 +472,8 @@ def run_callgrind(quick: bool, imports: bool = True) -> dict[str, Any]:
             str(Path(__file__).resolve()),
             "--callgrind-child",
             out_dir,
+            "--sdk",
+            sdk,
         ]
         if quick:
             command.append("--quick")
@@ -722,23 +499,28 @@ def run_callgrind(quick: bool, imports: bool = True) -> dict[str, Any]:
 
         if not imports:
             return result
-        # import + instrument, in a fresh interpreter: the segment after ``import openai``.
+        # import + instrument, in a fresh interpreter: the segment after importing the SDK.
+        import_base = WORKLOAD_TYPES[sdk].import_line
         for path in glob.glob(os.path.join(out_dir, "cg.out.*")):
             os.remove(path)
-        code = f"import os; {IMPORT_BASE}; os.getppid(); {IMPORT_OURS}; os.getppid()"
+        code = f"import os; {import_base}; os.getppid(); {IMPORT_OURS}; os.getppid()"
         print("running import + instrument under callgrind...", file=sys.stderr, flush=True)
         _run_logged(
             [*valgrind_command(out_dir), sys.executable, "-c", code], env, os.path.join(out_dir, "import.log")
         )
         dumps = _read_dumps(out_dir)
-        result["import"] = {"import_openai_instr": dumps[0], "import_instrument_instr": dumps[1]}
+        result["import"] = {
+            "import_base": import_base,
+            "import_sdk_instr": dumps[0],
+            "import_instrument_instr": dumps[1],
+        }
     return result
 
 
-def native_rate(baseline_instructions: float, quick: bool) -> float:
+def native_rate(baseline_instructions: float, quick: bool, sdk: str) -> float:
     """Instructions per ns of this machine: the baseline call timed natively (fastest batch)."""
     block_network()
-    bench = Bench()
+    bench = Bench(sdk)
     for _ in range(20 if quick else 100):
         bench.call()
     best = float("inf")
@@ -842,17 +624,18 @@ def print_table(summary: dict[str, Any], imports: dict[str, Any] | None, rate: f
             print(
                 f"import + instrument: {imports['delta_ms']:.1f} ms "
                 f"(fresh interpreter: '{IMPORT_OURS}' {imports['import_instrument_ms']:.1f} ms "
-                f"minus '{IMPORT_BASE}' {imports['import_openai_ms']:.1f} ms; median of {imports['pairs']})"
+                f"minus '{imports['import_base']}' {imports['import_sdk_ms']:.1f} ms; "
+                f"median of {imports['pairs']})"
             )
         if "import_instrument_instr" in imports:
             print(
                 f"import + instrument: {imports['import_instrument_instr'] / 1e6:.1f} M instr "
-                f"(after '{IMPORT_BASE}': {imports['import_openai_instr'] / 1e6:.1f} M instr incl. start-up)"
+                f"(after '{imports['import_base']}': {imports['import_sdk_instr'] / 1e6:.1f} M instr "
+                "incl. start-up)"
             )
 
 
-def environment() -> dict[str, Any]:
-    import openai
+def environment(sdk: str) -> dict[str, Any]:
     from opentelemetry.sdk.version import __version__ as sdk_version
 
     try:
@@ -876,7 +659,7 @@ def environment() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
-        "openai": openai.__version__,
+        sdk: WORKLOAD_TYPES[sdk].version(),
         "httpx2": httpx_version,
         "opentelemetry_sdk": sdk_version,
     }
@@ -891,26 +674,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, help="wall clock: interleaved rounds (default 40, quick 5)")
     parser.add_argument("--no-import", action="store_true", help="skip the import + instrument measurement")
+    parser.add_argument(
+        "--sdk", choices=sorted(WORKLOAD_TYPES), default="openai", help="the SDK workload (default openai)"
+    )
     parser.add_argument("--callgrind-child", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.callgrind_child:
-        callgrind_child(args.callgrind_child, CALLGRIND_PLANS["quick" if args.quick else "default"])
+        callgrind_child(args.callgrind_child, CALLGRIND_PLANS["quick" if args.quick else "default"], args.sdk)
         return 0
 
     started = time.perf_counter()
-    report: dict[str, Any] = {"environment": environment(), "mode": "callgrind" if args.callgrind else "wall"}
+    report: dict[str, Any] = {
+        "environment": environment(args.sdk),
+        "sdk": args.sdk,
+        "mode": "callgrind" if args.callgrind else "wall",
+    }
     report["quick"] = args.quick
     if args.callgrind:
-        result = run_callgrind(args.quick, imports=not args.no_import)
+        result = run_callgrind(args.quick, args.sdk, imports=not args.no_import)
         report.update(result)
         imports = dict(result.get("import") or {})
         if not args.no_import:
-            imports.update(import_time_ms(3 if args.quick else 10))
+            imports.update(import_time_ms(3 if args.quick else 10, args.sdk))
         report["import"] = imports
         if result["problems"]:
             print("WARNING, the cases do not behave as expected: " + "; ".join(result["problems"]))
-        rate = native_rate(result["per_call_instructions"]["baseline"]["chat"][0], args.quick)
+        rate = native_rate(result["per_call_instructions"]["baseline"]["chat"][0], args.quick, args.sdk)
         report["machine_instructions_per_ns"] = rate
         print(f"instructions per call (callgrind, {sys.executable.split(os.sep)[-1]}, PYTHONHASHSEED=0)")
         print(
@@ -922,14 +712,14 @@ def main(argv: list[str] | None = None) -> int:
         block_network()
         plan = WALL_PLANS["quick" if args.quick else "default"]
         rounds = args.rounds or plan["rounds"]
-        bench = Bench()
+        bench = Bench(args.sdk)
         problems = verify(bench)
         if problems:
             print("WARNING, the cases do not behave as expected: " + "; ".join(problems))
         per_round = run_wall(bench, plan, rounds)
         bench.flush()
         summaries = {clock: summarize(values, "us") for clock, values in per_round.items()}
-        imports = None if args.no_import else import_time_ms(plan["import_pairs"])
+        imports = None if args.no_import else import_time_ms(plan["import_pairs"], args.sdk)
         report.update(
             {
                 "plan": plan,
