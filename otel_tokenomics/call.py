@@ -59,8 +59,10 @@ class Route:
 
     __slots__ = (
         "attributes",
+        "describe_error",
         "is_output_chunk",
         "operation",
+        "price_request_model_first",
         "read_chunk",
         "read_input_content",
         "read_request",
@@ -76,6 +78,8 @@ class Route:
         attributes: Mapping[str, Any] | None = None,
         read_input_content: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None,
         is_output_chunk: Callable[[Any], bool] | None = None,
+        describe_error: Callable[[BaseException], tuple[str | None, int | None]] | None = None,
+        price_request_model_first: bool = False,
     ) -> None:
         self.operation = operation
         # Fills span attributes from the request body; only runs for recorded spans.
@@ -89,6 +93,14 @@ class Route:
         # output chunk; None means every chunk does. Event streams (Responses API)
         # open with bookkeeping events that are sent before any output exists.
         self.is_output_chunk = is_output_chunk
+        # The SDK's error as (error.type, HTTP status) where its class name says
+        # less than the provider's error code (botocore raises one class for every
+        # error inside an event stream); None parts fall back to the defaults.
+        self.describe_error = describe_error
+        # Price by the requested id before the response's: Bedrock's request id
+        # names the region scope (global., us.) that sets the price, the answer's
+        # model name does not.
+        self.price_request_model_first = price_request_model_first
 
 
 class InferenceCall:
@@ -226,7 +238,9 @@ class InferenceCall:
 
     def _record(self, error: BaseException | None, outcome: str | None) -> None:
         duration = _perf_counter() - self.started_at
-        error_type = type(error).__qualname__ if error is not None else None
+        error_type = http_status = None
+        if error is not None:
+            error_type, http_status = self._describe(error)
         span = self.span
         recording = span.is_recording()
         metrics = self.telemetry.metrics
@@ -235,20 +249,37 @@ class InferenceCall:
         # with the sampling ratio. Skipped only when nothing would see the result.
         if self.usage is not None and (recording or metrics.active()):
             try:
-                status, cost = price_call(
-                    self.provider, (self.response_model, self.request_model), self.usage, self.price_context
+                models = (
+                    (self.request_model, self.response_model)
+                    if self.route.price_request_model_first
+                    else (self.response_model, self.request_model)
                 )
+                status, cost = price_call(self.provider, models, self.usage, self.price_context)
             except Exception:
                 report_internal_error("pricing a call")
                 status = STATUS_UNPRICED
         if recording:
             span.set_attributes(self._end_attributes(outcome, error_type, status, cost))
             if error is not None:
-                span.set_status(Status(StatusCode.ERROR, _error_description(error, error_type)))
+                span.set_status(Status(StatusCode.ERROR, _error_description(error_type, http_status)))
         span.end()
         if self.telemetry.options.content_in_event:
             self.telemetry.emit_content_event(self, span)
         metrics.record(self, duration, error_type, status, cost)
+
+    def _describe(self, error: BaseException) -> tuple[str, int | None]:
+        error_type: str | None = None
+        status: int | None = None
+        describe = self.route.describe_error
+        if describe is not None:
+            try:
+                error_type, status = describe(error)
+            except Exception:
+                report_internal_error("describing an error")
+        if status is None:
+            code = getattr(error, "status_code", None)
+            status = code if isinstance(code, int) else None
+        return error_type or type(error).__qualname__, status
 
     def _end_attributes(
         self, outcome: str | None, error_type: str | None, status: str, cost: Cost | None
@@ -344,14 +375,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _error_description(error: BaseException, error_type: str | None) -> str:
+def _error_description(error_type: str | None, http_status: int | None) -> str:
     """The error's type and HTTP status, never its message.
 
     Provider error messages quote the request back, API keys included (OpenAI's
     401 says "Incorrect API key provided: sk-...abcd"); a span must not carry that.
     """
-    status = getattr(error, "status_code", None)
-    return f"{error_type} (HTTP {status})" if isinstance(status, int) else str(error_type)
+    return f"{error_type} (HTTP {http_status})" if http_status is not None else str(error_type)
 
 
 def _modality_attributes(attributes: dict[str, Any], usage: Usage) -> None:

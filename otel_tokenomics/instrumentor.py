@@ -6,6 +6,7 @@ import logging
 from collections.abc import Collection
 from typing import Any, Protocol
 
+import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from otel_tokenomics.config import load_options
@@ -31,6 +32,11 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     package: str = ""
     #: pip requirement checked by ``instrument()``
     requirement: str = ""
+    #: the SDK module whose import triggers the patch. ``instrument()`` must not
+    #: import SDKs the app may never use (google-genai alone takes most of a
+    #: second): the patch waits for the app's own import, or runs at once if the
+    #: module is already imported.
+    patch_when_imported: str = ""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return (self.requirement,)
@@ -51,8 +57,11 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 logger_provider=kwargs.get("logger_provider"),
             )
             patcher = self.make_patcher(telemetry)
-            patcher.patch()
             self._patcher = patcher
+            if self.patch_when_imported:
+                _patch_on_import(self.patch_when_imported, patcher, self.package)
+            else:
+                patcher.patch()
         except ModuleNotFoundError:
             logger.debug("%s is not installed; not instrumenting it", self.package)
             self._undo(patcher)
@@ -63,6 +72,9 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _undo(self, patcher: Patcher | None) -> None:
         if patcher is not None:
             try:
+                deferred = _deferred.pop(id(patcher), None)
+                if deferred is not None:
+                    deferred.cancel()
                 patcher.unpatch()
             except Exception:
                 logger.debug("undoing a partial patch of %s failed", self.package, exc_info=True)
@@ -71,3 +83,42 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         patcher = getattr(self, "_patcher", None)
         self._undo(patcher)
+
+
+class _DeferredPatch:
+    """One pending patch: applied when the module is imported, unless cancelled first.
+
+    wrapt's post-import hooks cannot be removed, so an ``uninstrument()`` before
+    the import leaves a hook that does nothing.
+    """
+
+    def __init__(self, patcher: Patcher, package: str) -> None:
+        self.patcher: Patcher | None = patcher
+        self.package = package
+
+    def cancel(self) -> None:
+        self.patcher = None
+
+    def __call__(self, module: Any) -> None:
+        patcher = self.patcher
+        if patcher is None:
+            return
+        self.patcher = None
+        try:
+            patcher.patch()
+        except Exception:  # runs inside the app's import statement: never raise there
+            logger.warning("otel-tokenomics could not instrument %s", self.package, exc_info=True)
+            try:
+                patcher.unpatch()
+            except Exception:
+                logger.debug("undoing a partial patch of %s failed", self.package, exc_info=True)
+
+
+# id(patcher) -> its pending patch, so uninstrument() can cancel one not yet applied.
+_deferred: dict[int, _DeferredPatch] = {}
+
+
+def _patch_on_import(module: str, patcher: Patcher, package: str) -> None:
+    deferred = _DeferredPatch(patcher, package)
+    _deferred[id(patcher)] = deferred
+    wrapt.register_post_import_hook(deferred, module)

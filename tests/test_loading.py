@@ -19,11 +19,36 @@ def test_import_is_cheap() -> None:
     code = (
         "import sys, otel_tokenomics; "
         "heavy = [m for m in ('openai', 'tiktoken', 'httpx2', 'httpx', 'anthropic', 'google.genai', "
+        "'botocore', "
         "'otel_tokenomics.pricing', 'otel_tokenomics.pricing.catalog', 'genai_prices', 'decimal') "
         "if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_instrument_imports_no_sdk_and_patches_each_when_the_app_imports_it() -> None:
+    """instrument() must not import SDKs the app may never use; each is patched on its import."""
+    code = (
+        "import sys, otel_tokenomics; active = otel_tokenomics.instrument(); "
+        "sdks = ('openai', 'anthropic', 'google.genai', 'botocore'); "
+        "print(sorted(active)); print([m for m in sdks if m in sys.modules]); "
+        "import openai, anthropic; "
+        "from openai import _base_client as o; from anthropic import _base_client as a; "
+        "print(type(o.SyncAPIClient.__dict__['request']).__name__, o.SyncAPIClient.request.__module__, "
+        "a.SyncAPIClient.request.__module__); "
+        "otel_tokenomics.uninstrument(); import boto3; from google import genai; "
+        "print(o.SyncAPIClient.request.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    active, imported, patched, restored = out.stdout.strip().splitlines()
+    assert active == str(
+        sorted(["tokenomics_openai", "tokenomics_anthropic", "tokenomics_google_genai", "tokenomics_bedrock"])
+    )
+    assert imported == "[]"
+    assert patched == "function otel_tokenomics.stainless otel_tokenomics.stainless"
+    assert restored == "openai._base_client"
+    assert "could not instrument" not in out.stderr
 
 
 def test_instrument_reads_the_price_catalog_at_start_up_not_in_the_first_call() -> None:
@@ -48,8 +73,8 @@ def test_uninstrument_restores_the_sdk_exactly(telemetry) -> None:
         "response": dict(_response.APIResponse.__dict__),
     }
     for _ in range(3):
-        assert otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider) == ["tokenomics_openai"]
-        assert otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider) == ["tokenomics_openai"]
+        assert "tokenomics_openai" in otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider)
+        assert "tokenomics_openai" in otel_tokenomics.instrument(tracer_provider=telemetry.tracer_provider)
         assert _base_client.SyncAPIClient.__dict__["request"] is not originals["sync"]
         otel_tokenomics.uninstrument()
         otel_tokenomics.uninstrument()

@@ -723,6 +723,7 @@ class OpenAIInstrumentor(TokenomicsInstrumentor):
 
     package = "openai"
     requirement = "openai >= 1.0.0"
+    patch_when_imported = "openai"
 
     def make_patcher(self, telemetry: Telemetry) -> StainlessInstrumentation:
         return StainlessInstrumentation("openai", ROUTES, telemetry, HELPER_STREAMS)
