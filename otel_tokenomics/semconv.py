@@ -69,6 +69,11 @@ TOKENOMICS_PRICING_MODEL = "tokenomics.pricing.model"
 """The price-catalog entry the model of the operation was matched to. Type: string; stability: development."""
 TOKENOMICS_PRICING_VERSION = "tokenomics.pricing.version"
 """Version of the prices used for the `tokenomics.cost.*` amounts. Type: string; stability: development."""
+TOKENOMICS_RESPONSE_SERVICE_TIER = "tokenomics.response.service_tier"
+"""The service tier or traffic type that served the operation, as the provider names it.
+
+Type: string; stability: development.
+"""
 TOKENOMICS_STREAM_CHUNK_COUNT = "tokenomics.stream.chunk_count"
 """Number of chunks sent by the provider that reached the consumer of the stream.
 
@@ -177,6 +182,8 @@ Type: boolean; stability: development.
 """
 GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
 """Sampling temperature requested. Type: double; stability: development."""
+GEN_AI_REQUEST_TOP_K = "gen_ai.request.top_k"
+"""Top-k sampling value requested. Type: double; stability: development."""
 GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
 """Nucleus sampling (top_p) value requested. Type: double; stability: development."""
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
@@ -444,6 +451,7 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         GEN_AI_REQUEST_STOP_SEQUENCES,
         GEN_AI_REQUEST_STREAM,
         GEN_AI_REQUEST_TEMPERATURE,
+        GEN_AI_REQUEST_TOP_K,
         GEN_AI_REQUEST_TOP_P,
         GEN_AI_RESPONSE_FINISH_REASONS,
         GEN_AI_RESPONSE_ID,
@@ -481,6 +489,7 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         TOKENOMICS_COST_TOTAL,
         TOKENOMICS_PRICING_MODEL,
         TOKENOMICS_PRICING_VERSION,
+        TOKENOMICS_RESPONSE_SERVICE_TIER,
         TOKENOMICS_STREAM_CHUNK_COUNT,
         TOKENOMICS_STREAM_OUTCOME,
         TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND,
