@@ -62,7 +62,6 @@ class Route:
         "describe_error",
         "is_output_chunk",
         "operation",
-        "price_request_model_first",
         "read_chunk",
         "read_input_content",
         "read_request",
@@ -79,7 +78,6 @@ class Route:
         read_input_content: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None,
         is_output_chunk: Callable[[Any], bool] | None = None,
         describe_error: Callable[[BaseException], tuple[str | None, int | None]] | None = None,
-        price_request_model_first: bool = False,
     ) -> None:
         self.operation = operation
         # Fills span attributes from the request body; only runs for recorded spans.
@@ -97,10 +95,6 @@ class Route:
         # less than the provider's error code (botocore raises one class for every
         # error inside an event stream); None parts fall back to the defaults.
         self.describe_error = describe_error
-        # Price by the requested id before the response's: Bedrock's request id
-        # names the region scope (global., us.) that sets the price, the answer's
-        # model name does not.
-        self.price_request_model_first = price_request_model_first
 
 
 class InferenceCall:
@@ -117,6 +111,9 @@ class InferenceCall:
     # What the price depends on besides model and date, as sorted (key, value)
     # pairs: (("service_tier", "flex"),); adapters set it from the response.
     price_context: tuple[tuple[str, str], ...] | None = None
+    # Price by the requested id before the response's: Bedrock's request id names
+    # the region scope (global., us.) that sets the price, its answer's model does not.
+    price_request_model_first = False
     first_chunk_at: float | None = None
     last_chunk_at: float | None = None
     chunk_count = 0
@@ -251,7 +248,7 @@ class InferenceCall:
             try:
                 models = (
                     (self.request_model, self.response_model)
-                    if self.route.price_request_model_first
+                    if self.price_request_model_first
                     else (self.response_model, self.request_model)
                 )
                 status, cost = price_call(self.provider, models, self.usage, self.price_context)

@@ -69,6 +69,11 @@ TOKENOMICS_PRICING_MODEL = "tokenomics.pricing.model"
 """The price-catalog entry the model of the operation was matched to. Type: string; stability: development."""
 TOKENOMICS_PRICING_VERSION = "tokenomics.pricing.version"
 """Version of the prices used for the `tokenomics.cost.*` amounts. Type: string; stability: development."""
+TOKENOMICS_REQUEST_REASONING_BUDGET_TOKENS = "tokenomics.request.reasoning_budget_tokens"
+"""The most tokens the request lets the model spend on reasoning before it answers.
+
+Type: int; stability: development.
+"""
 TOKENOMICS_RESPONSE_SERVICE_TIER = "tokenomics.response.service_tier"
 """The service tier or traffic type that served the operation, as the provider names it.
 
@@ -489,6 +494,7 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         TOKENOMICS_COST_TOTAL,
         TOKENOMICS_PRICING_MODEL,
         TOKENOMICS_PRICING_VERSION,
+        TOKENOMICS_REQUEST_REASONING_BUDGET_TOKENS,
         TOKENOMICS_RESPONSE_SERVICE_TIER,
         TOKENOMICS_STREAM_CHUNK_COUNT,
         TOKENOMICS_STREAM_OUTCOME,

@@ -109,7 +109,10 @@ class StainlessInstrumentation:
         # to the call when parsed or closed: nothing is hooked for the SDK's own,
         # internal parse() of every ordinary call.
         self._deferred: dict[type, type] = {}
-        if self._legacy_response is None:
+        # anthropic has no LegacyAPIResponse: its with_raw_response answers are
+        # APIResponse objects too, told apart by the request's raw-response header.
+        self._raw_header = _optional(f"{package}._constants", "RAW_RESPONSE_HEADER")
+        if self._legacy_response is None and async_api_response is None:
             # Before with_streaming_response existed (openai < 1.5), APIResponse was the
             # raw response: body read, parse cached. Treat it like LegacyAPIResponse.
             self._legacy_response = api_response
@@ -287,6 +290,8 @@ class StainlessInstrumentation:
             elif self._legacy_response is not None and isinstance(result, self._legacy_response):
                 self._adopt(call, result.parse())
             elif isinstance(result, self._deferred_types):
+                if self._legacy_response is None and self._adopt_raw(call, result):
+                    return
                 result.__dict__[_PENDING_CALL] = call
                 result.__class__ = self._deferred[type(result)]
                 call.may_be_abandoned()
@@ -295,6 +300,28 @@ class StainlessInstrumentation:
         except Exception:
             report_internal_error("reading a response")
             call.end()
+
+    def _adopt_raw(self, call: InferenceCall, response: Any) -> bool:
+        """A with_raw_response answer of an SDK without LegacyAPIResponse (anthropic).
+
+        Its body was read before it was returned (a stream's was not): read it now,
+        as the user may look at the headers only. False leaves it to the user's parse().
+        """
+        http = response.http_response
+        try:
+            mode = http.request.headers.get(self._raw_header) if self._raw_header else None
+        except RuntimeError:  # a response that a middleware made may have no request
+            return False
+        if mode != "raw":
+            return False
+        if not inspect.iscoroutinefunction(type(response).parse):
+            self._adopt(call, response.parse())  # cached: the user's own parse() is free
+            return True
+        if not http.is_closed:
+            return False  # an async stream: its parse() is a coroutine, so wait for the user's
+        # An async parse() is a coroutine, but the body is in memory already.
+        call.finish(http.json())
+        return True
 
     # -- with_streaming_response: the body is read when the user parses ----------------------
 

@@ -35,10 +35,10 @@ def test_instrument_imports_no_sdk_and_patches_each_when_the_app_imports_it() ->
         "print(sorted(active)); print([m for m in sdks if m in sys.modules]); "
         "import openai, anthropic; "
         "from openai import _base_client as o; from anthropic import _base_client as a; "
-        "print(type(o.SyncAPIClient.__dict__['request']).__name__, o.SyncAPIClient.request.__module__, "
-        "a.SyncAPIClient.request.__module__); "
+        "where = lambda f: f.__code__.co_filename.rsplit('/', 2)[-2:]; "
+        "print(where(o.SyncAPIClient.request), where(a.SyncAPIClient.request)); "
         "otel_tokenomics.uninstrument(); import boto3; from google import genai; "
-        "print(o.SyncAPIClient.request.__module__)"
+        "print(where(o.SyncAPIClient.request))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     active, imported, patched, restored = out.stdout.strip().splitlines()
@@ -46,8 +46,8 @@ def test_instrument_imports_no_sdk_and_patches_each_when_the_app_imports_it() ->
         sorted(["tokenomics_openai", "tokenomics_anthropic", "tokenomics_google_genai", "tokenomics_bedrock"])
     )
     assert imported == "[]"
-    assert patched == "function otel_tokenomics.stainless otel_tokenomics.stainless"
-    assert restored == "openai._base_client"
+    assert patched == "['otel_tokenomics', 'stainless.py'] ['otel_tokenomics', 'stainless.py']"
+    assert restored == "['openai', '_base_client.py']"
     assert "could not instrument" not in out.stderr
 
 

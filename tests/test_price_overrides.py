@@ -157,7 +157,7 @@ def test_env_var_through_instrument(tmp_path: pathlib.Path, monkeypatch: pytest.
     path = write(tmp_path, "prices.toml", TOML)
     monkeypatch.setenv("OTEL_TOKENOMICS_PRICES", str(path))
 
-    assert otel_tokenomics.instrument() == ["tokenomics_openai"]
+    assert "tokenomics_openai" in otel_tokenomics.instrument()
 
     status, found = price_call("openai", (None, "acme-llm"), Usage(MILLION, 0))
     assert (status, found and found.total, found and found.version) == (

@@ -3,7 +3,9 @@
 The same ``Message`` / ``usage`` shapes and stream events arrive through the
 ``anthropic`` SDK (first-party, ``AnthropicBedrock``, ``AnthropicVertex``) and in
 the bodies of Bedrock ``InvokeModel`` calls for Claude models, so they are read
-here once. Everything takes SDK models and plain dicts alike.
+here once. Everything takes SDK models and plain dicts alike: the request reader,
+``read_response`` (a ``Message``) and ``read_event`` (one raw stream event, also
+what Bedrock's ``invoke_model_with_response_stream`` chunks decode to).
 
 Token model (https://docs.anthropic.com/en/api/messages, "usage"):
 
@@ -20,9 +22,14 @@ Token model (https://docs.anthropic.com/en/api/messages, "usage"):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from otel_tokenomics import semconv as sc
+from otel_tokenomics.call import InferenceCall
 from otel_tokenomics.usage import Usage, as_fields, count
+
+BEDROCK = "aws.bedrock"
 
 
 def message_usage(usage: Any) -> Usage:
@@ -103,3 +110,284 @@ def merge_stream_usage(start: Usage | None, delta: Any) -> Usage:
         merged.web_search_requests = start.web_search_requests
         merged.web_fetch_requests = start.web_fetch_requests
     return merged
+
+
+# -- request attributes -------------------------------------------------------------------
+
+_Put = Callable[[Any, dict[str, Any]], None]
+
+
+def _number(key: str) -> _Put:
+    def put(value: Any, attributes: dict[str, Any]) -> None:
+        if type(value) is float or type(value) is int:  # not bool
+            attributes[key] = float(value)
+
+    return put
+
+
+def _integer(key: str) -> _Put:
+    def put(value: Any, attributes: dict[str, Any]) -> None:
+        if type(value) is int:
+            attributes[key] = value
+
+    return put
+
+
+def _text(key: str) -> _Put:
+    def put(value: Any, attributes: dict[str, Any]) -> None:
+        if type(value) is str and value:
+            attributes[key] = value
+
+    return put
+
+
+def _stop_sequences(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, (list, tuple)) and value and all(isinstance(s, str) for s in value):
+        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(value)
+
+
+def _thinking(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        _integer(sc.TOKENOMICS_REQUEST_REASONING_BUDGET_TOKENS)(value.get("budget_tokens"), attributes)
+
+
+def _output_format(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, Mapping) and value.get("type") == "json_schema":
+        attributes[sc.GEN_AI_OUTPUT_TYPE] = "json"
+
+
+def _output_config(value: Any, attributes: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        _text(sc.GEN_AI_REQUEST_REASONING_LEVEL)(value.get("effort"), attributes)
+        _output_format(value.get("format"), attributes)
+
+
+REQUEST_FIELDS: dict[str, _Put] = {
+    "max_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "temperature": _number(sc.GEN_AI_REQUEST_TEMPERATURE),
+    "top_p": _number(sc.GEN_AI_REQUEST_TOP_P),
+    "top_k": _number(sc.GEN_AI_REQUEST_TOP_K),
+    "stop_sequences": _stop_sequences,
+    "thinking": _thinking,
+    "output_config": _output_config,
+    # The beta structured-output parameter before output_config.format.
+    "output_format": _output_format,
+}
+
+
+def read_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+    for key, value in body.items():
+        put = REQUEST_FIELDS.get(key)
+        if put is not None and value is not None:
+            put(value, attributes)
+
+
+# -- responses and stream events ------------------------------------------------------------
+
+
+def _read_head(call: InferenceCall, message: Any) -> None:
+    """What a Message and the message of ``message_start`` share: id and model."""
+    message_id = getattr(message, "id", None)
+    if isinstance(message_id, str):
+        call.response_id = message_id
+    model = getattr(message, "model", None)
+    if isinstance(model, str) and model:
+        call.response_model = model
+        if call.provider == BEDROCK:
+            # Bedrock answers with the bare Anthropic name; the request's model id
+            # ("global.anthropic...", "us.anthropic...") is what sets the price.
+            call.price_request_model_first = True
+
+
+def _read_usage(call: InferenceCall, usage: Any) -> None:
+    """Usage fields that are not token counts: the tier served and the price mode."""
+    tier = getattr(usage, "service_tier", None)
+    if isinstance(tier, str):
+        call.set_attribute(sc.TOKENOMICS_RESPONSE_SERVICE_TIER, tier)
+    speed = getattr(usage, "speed", None)
+    # Fast mode is priced apart (a catalog variant); service tiers are not.
+    if isinstance(speed, str) and speed != "standard":
+        call.price_context = (("speed", speed),)
+
+
+def read_response(call: InferenceCall, response: Any) -> None:
+    message = as_fields(response)
+    _read_head(call, message)
+    reason = getattr(message, "stop_reason", None)
+    if isinstance(reason, str):
+        call.set_finish_reason(0, reason)
+    usage = as_fields(getattr(message, "usage", None))
+    if usage is not None:
+        call.usage = message_usage(usage)
+        _read_usage(call, usage)
+    if call.capture:
+        call.content = [output_message(getattr(message, "content", None), reason)]
+
+
+def read_event(call: InferenceCall, event: Any) -> None:
+    """One raw stream event (SDK model or dict). Usage: see ``merge_stream_usage``."""
+    event = as_fields(event)
+    kind = getattr(event, "type", None)
+    if kind == "content_block_delta" or kind == "content_block_start":
+        if call.capture:
+            _accumulator(call).add(event, kind)
+    elif kind == "message_start":
+        message = as_fields(getattr(event, "message", None))
+        if message is not None:
+            _read_head(call, message)
+            usage = as_fields(getattr(message, "usage", None))
+            if usage is not None:
+                call.usage = message_usage(usage)
+                _read_usage(call, usage)
+    elif kind == "message_delta":
+        delta = as_fields(getattr(event, "delta", None))
+        reason = getattr(delta, "stop_reason", None)
+        if isinstance(reason, str):
+            call.set_finish_reason(0, reason)
+        usage = getattr(event, "usage", None)
+        if usage is not None:
+            call.usage = merge_stream_usage(call.usage, usage)
+
+
+def is_output_event(event: Any) -> bool:
+    """Output streams as ``content_block_delta`` events; the rest is bookkeeping."""
+    kind = event.get("type") if isinstance(event, dict) else getattr(event, "type", None)
+    return kind == "content_block_delta"
+
+
+# -- opt-in content, in the semconv message shape -------------------------------------------
+
+
+def _block_part(block: Any) -> dict[str, Any] | None:
+    """One content block (request dict or response model) as a semconv message part."""
+    block = as_fields(block)
+    kind = getattr(block, "type", None)
+    if kind == "text":
+        return {"type": "text", "content": getattr(block, "text", "")}
+    if kind == "thinking":
+        return {"type": "reasoning", "content": getattr(block, "thinking", "")}
+    if kind == "redacted_thinking":
+        return None  # encrypted: nothing a reader could use
+    if kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
+        return {
+            "type": "tool_call",
+            "id": getattr(block, "id", None),
+            "name": getattr(block, "name", None),
+            "arguments": _plain(getattr(block, "input", None)),
+        }
+    if kind == "tool_result":
+        return {
+            "type": "tool_call_response",
+            "id": getattr(block, "tool_use_id", None),
+            "response": _plain(getattr(block, "content", None)),
+        }
+    if kind == "image":
+        source = as_fields(getattr(block, "source", None))
+        if getattr(source, "type", None) == "url":
+            return {"type": "uri", "modality": "image", "uri": getattr(source, "url", None)}
+        return {
+            "type": "blob",
+            "modality": "image",
+            "mime_type": getattr(source, "media_type", None),
+            "content": getattr(source, "data", None),
+        }
+    return {"type": "generic", "generic_type": kind, "content": _plain(block)}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value: SDK models become dicts."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts = []
+    for block in content or ():
+        part = _block_part(block)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def input_content(body: Mapping[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    system = body.get("system")
+    if system:
+        content[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _parts(system)
+    messages = []
+    for message in body.get("messages") or ():
+        if isinstance(message, Mapping):
+            messages.append({"role": message.get("role"), "parts": _parts(message.get("content"))})
+    content[sc.GEN_AI_INPUT_MESSAGES] = messages
+    tools = [_tool_definition(tool) for tool in body.get("tools") or () if isinstance(tool, Mapping)]
+    if tools:
+        content[sc.GEN_AI_TOOL_DEFINITIONS] = tools
+    return content
+
+
+def _tool_definition(tool: Mapping[str, Any]) -> dict[str, Any]:
+    # Client tools have an input_schema; server tools (web search, ...) a versioned type.
+    kind = "function" if "input_schema" in tool else tool.get("type", "function")
+    return {
+        "type": kind,
+        "name": tool.get("name"),
+        "description": tool.get("description"),
+        "parameters": tool.get("input_schema"),
+    }
+
+
+def output_message(blocks: Any, reason: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"role": "assistant", "parts": _parts(blocks)}
+    if isinstance(reason, str):
+        entry["finish_reason"] = reason
+    return entry
+
+
+class _StreamedMessage:
+    """Opt-in only: the streamed content blocks, by index, rebuilt from their deltas."""
+
+    __slots__ = ("blocks",)
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, dict[str, Any]] = {}
+
+    def add(self, event: Any, kind: str) -> None:
+        index = getattr(event, "index", None)
+        if not isinstance(index, int):
+            return
+        if kind == "content_block_start":
+            block = as_fields(getattr(event, "content_block", None))
+            self.blocks[index] = {"block": _plain(block), "pieces": []}
+            return
+        entry = self.blocks.setdefault(index, {"block": None, "pieces": []})
+        delta = as_fields(getattr(event, "delta", None))
+        for field in ("text", "thinking", "partial_json"):
+            piece = getattr(delta, field, None)
+            if isinstance(piece, str):
+                entry["pieces"].append(piece)
+                break
+
+    def messages(self, finish_reasons: dict[int, str] | None) -> list[dict[str, Any]]:
+        blocks = []
+        for index in sorted(self.blocks):
+            entry = self.blocks[index]
+            block = dict(entry["block"] or {"type": "text"})
+            streamed = "".join(entry["pieces"])
+            kind = block.get("type")
+            if kind == "text":
+                block["text"] = block.get("text", "") + streamed
+            elif kind == "thinking":
+                block["thinking"] = block.get("thinking", "") + streamed
+            elif streamed:
+                block["input"] = streamed  # tool input, as the JSON text the model wrote
+            blocks.append(block)
+        return [output_message(blocks, (finish_reasons or {}).get(0))]
+
+
+def _accumulator(call: InferenceCall) -> _StreamedMessage:
+    content = call.content
+    if content is None:
+        content = call.content = _StreamedMessage()
+    return content  # type: ignore[no-any-return]

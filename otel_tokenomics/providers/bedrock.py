@@ -723,7 +723,6 @@ CONVERSE_ROUTE = Route(
     read_input_content=converse_input_content,
     is_output_chunk=is_converse_output,
     describe_error=describe_error,
-    price_request_model_first=True,
 )
 INVOKE_ROUTE = Route(
     "chat",
@@ -732,14 +731,12 @@ INVOKE_ROUTE = Route(
     read_invoke_chunk,
     read_input_content=invoke_input_content,
     describe_error=describe_error,
-    price_request_model_first=True,
 )
 EMBEDDINGS_ROUTE = Route(
     "embeddings",
     read_embeddings_request,
     read_invoke_response,
     describe_error=describe_error,
-    price_request_model_first=True,
 )
 
 # Request body keys only embedding models take (Titan, Cohere, Nova multimodal embeddings).
@@ -888,6 +885,9 @@ class BedrockPatch:
         address, port = self._endpoint(client)
         stream = operation in (CONVERSE_STREAM, INVOKE_STREAM)
         call = self.telemetry.start_call(route, PROVIDER, model, address, port, stream, body)
+        # The modelId says global. or in-region, which sets the price; the model a
+        # Claude body answers with does not.
+        call.price_request_model_first = True
         return call, adopt
 
     def _endpoint(self, client: Any) -> tuple[str | None, int | None]:

@@ -1,0 +1,258 @@
+"""Anthropic wire payloads and a mock transport for the real ``anthropic`` client (httpx2 only)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import anthropic
+import httpx2 as HTTP
+import pytest
+
+ANTHROPIC_VERSION = tuple(int(part) for part in anthropic.__version__.split(".")[:2])
+MODEL = "claude-sonnet-4-5-20250929"
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+def _has(module: str, name: str) -> bool:
+    try:
+        return hasattr(__import__(module, fromlist=[name]), name)
+    except ImportError:
+        return False
+
+
+_FEATURES: dict[str, Callable[[], bool]] = {
+    # The SDK's own OpenTelemetry span (and its open_telemetry= client option).
+    "sdk_tracing": lambda: _has("anthropic._base_client", "start_api_call_span"),
+    "parse": lambda: hasattr(anthropic.resources.messages.Messages, "parse"),
+    "beta_parse": lambda: hasattr(anthropic.resources.beta.messages.Messages, "parse"),
+}
+
+
+def requires(*features: str) -> pytest.MarkDecorator:
+    """Skip on an anthropic release that predates a feature the test exercises."""
+    missing = [name for name in features if not _FEATURES[name]()]
+    return pytest.mark.skipif(
+        bool(missing), reason=f"anthropic {anthropic.__version__} lacks {', '.join(missing)}"
+    )
+
+
+# -- payloads ---------------------------------------------------------------------------------
+
+USAGE = {
+    "input_tokens": 1200,
+    "cache_creation_input_tokens": 3000,
+    "cache_read_input_tokens": 40000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+    "output_tokens": 800,
+    "service_tier": "standard",
+}
+
+
+def message(
+    *,
+    model: str = MODEL,
+    usage: Any = USAGE,
+    content: list[dict[str, Any]] | None = None,
+    stop_reason: str = "end_turn",
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "id": "msg_01abc",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content if content is not None else [{"type": "text", "text": "Hello there."}],
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    body.update(extra)
+    return body
+
+
+START_USAGE = {
+    "input_tokens": 1200,
+    "cache_creation_input_tokens": 3000,
+    "cache_read_input_tokens": 40000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+    "output_tokens": 1,
+    "service_tier": "standard",
+}
+# Cumulative: the final output count, and the input counts again (never to be added).
+DELTA_USAGE = {
+    "input_tokens": 1200,
+    "cache_creation_input_tokens": 3000,
+    "cache_read_input_tokens": 40000,
+    "output_tokens": 800,
+}
+
+
+def events(
+    pieces: Iterable[str] = ("Hel", "lo", " there."),
+    *,
+    model: str = MODEL,
+    start_usage: Any = START_USAGE,
+    delta_usage: Any = DELTA_USAGE,
+    stop_reason: str = "end_turn",
+) -> list[dict[str, Any]]:
+    start = message(model=model, usage=start_usage, content=[], stop_reason=None)  # type: ignore[arg-type]
+    out: list[dict[str, Any]] = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ]
+    for piece in pieces:
+        out.append({"type": "ping"} if piece == "" else _text_delta(piece))
+    out += [
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": delta_usage,
+        },
+        {"type": "message_stop"},
+    ]
+    return out
+
+
+def _text_delta(text: str) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+
+
+def sse(stream_events: Iterable[dict[str, Any]]) -> bytes:
+    return "".join(
+        f"event: {event['type']}\ndata: {json.dumps(event)}\n\n" for event in stream_events
+    ).encode()
+
+
+ERROR_EVENT = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+# -- AWS event stream (Bedrock invoke-with-response-stream) -------------------------------------
+
+
+def _header(name: str, value: str) -> bytes:
+    raw_name, raw_value = name.encode(), value.encode()
+    return (
+        struct.pack("B", len(raw_name)) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
+    )
+
+
+def aws_frame(payload: bytes, headers: dict[str, str]) -> bytes:
+    encoded = b"".join(_header(name, value) for name, value in headers.items())
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(encoded))
+    prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    body = prelude + encoded + payload
+    return body + struct.pack(">I", binascii.crc32(body) & 0xFFFFFFFF)
+
+
+def bedrock_stream(stream_events: Iterable[dict[str, Any]]) -> bytes:
+    """Each Anthropic event as a Bedrock ``chunk`` frame: ``{"bytes": base64(event JSON)}``."""
+    headers = {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
+    return b"".join(
+        aws_frame(json.dumps({"bytes": base64.b64encode(json.dumps(e).encode()).decode()}).encode(), headers)
+        for e in stream_events
+    )
+
+
+# -- the mock server ----------------------------------------------------------------------------
+
+
+class Server:
+    """A mock transport: path -> response, every request kept for assertions."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Callable[[Any], Any]] = {}
+        self.requests: list[Any] = []
+
+    def json(self, path: str, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.routes[path] = lambda request: HTTP.Response(status, json=body, headers=headers or {})
+
+    def stream(self, path: str, payload: bytes, content_type: str = "text/event-stream") -> None:
+        self.routes[path] = lambda request: HTTP.Response(
+            200, headers={"content-type": content_type}, content=payload
+        )
+
+    def dying_stream(self, path: str, payload: bytes) -> None:
+        """A stream whose connection breaks after ``payload``."""
+
+        def body() -> Iterator[bytes]:
+            yield payload
+            raise HTTP.ReadError("connection reset")
+
+        self.routes[path] = lambda request: HTTP.Response(
+            200, headers={"content-type": "text/event-stream"}, content=body()
+        )
+
+    def handler(self, request: Any) -> Any:
+        self.requests.append(request)
+        route = self.routes.get(request.url.path)
+        if route is None:
+            return HTTP.Response(404, json={"type": "error", "error": {"type": "not_found_error"}})
+        return route(request)
+
+    async def async_handler(self, request: Any) -> Any:
+        response = self.handler(request)
+        try:
+            body = response.read()
+        except HTTP.ReadError:
+            raise HTTP.ReadError("connection reset") from None
+        return HTTP.Response(response.status_code, headers=response.headers, content=body)
+
+    def request_json(self, index: int = -1) -> Any:
+        return json.loads(self.requests[index].content)
+
+    def client(self, **kwargs: Any) -> anthropic.Anthropic:
+        kwargs.setdefault("api_key", "test-key")
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.Anthropic(
+            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)), **kwargs
+        )
+
+    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        kwargs.setdefault("api_key", "test-key")
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.AsyncAnthropic(
+            http_client=HTTP.AsyncClient(transport=HTTP.MockTransport(self.async_handler)), **kwargs
+        )
+
+    def bedrock_client(self, **kwargs: Any) -> anthropic.AnthropicBedrock:
+        return anthropic.AnthropicBedrock(
+            aws_access_key="x",
+            aws_secret_key="y",
+            aws_region="us-east-1",
+            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)),
+            max_retries=0,
+            **kwargs,
+        )
+
+    def async_bedrock_client(self) -> anthropic.AsyncAnthropicBedrock:
+        return anthropic.AsyncAnthropicBedrock(
+            aws_access_key="x",
+            aws_secret_key="y",
+            aws_region="us-east-1",
+            http_client=HTTP.AsyncClient(transport=HTTP.MockTransport(self.async_handler)),
+            max_retries=0,
+        )
+
+    def vertex_client(self) -> anthropic.AnthropicVertex:
+        return anthropic.AnthropicVertex(
+            region="us-east5",
+            project_id="proj",
+            access_token="t",
+            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)),
+            max_retries=0,
+        )
+
+
+def cost_attributes(attributes: Any) -> dict[str, Any]:
+    return {key: value for key, value in attributes.items() if key.startswith("tokenomics.cost.")}
+
+
+def exact(value: float) -> Any:
+    return pytest.approx(value, rel=1e-12, abs=0)
