@@ -299,20 +299,17 @@ class OpenAIWorkload:
 
 
 class AnthropicWorkload:
-    """``messages.create(model="claude-sonnet-4-5", system, 1 message, temperature, max_tokens)``;
+    """``messages.create(model="claude-sonnet-4-5", system, 1 message, max_tokens)``;
     streams with ``stream=True`` (message_start, content block events, message_delta, message_stop)."""
 
     sdk = "anthropic"
     instrumentor = "tokenomics_anthropic"
     import_line = "import anthropic"
-    description = (
-        'client.messages.create(model="claude-sonnet-4-5", system, 1 message, temperature, max_tokens)'
-    )
+    description = 'client.messages.create(model="claude-sonnet-4-5", system, 1 message, max_tokens)'
     model = "claude-sonnet-4-5"
     response_model = "claude-sonnet-4-5-20250929"
     system = "You are a concise assistant."
     messages = [{"role": "user", "content": "Explain prompt caching in a paragraph."}]
-    temperature = 0.7
     max_tokens = 1024
     uncached_tokens, cache_read_tokens, cache_write_tokens, output_tokens = 512, 1536, 0, 612
     # USD per token: input, cache read, cache write (5 minutes), output.
@@ -400,7 +397,6 @@ class AnthropicWorkload:
             model=self.model,
             system=self.system,
             messages=self.messages,
-            temperature=self.temperature,
             max_tokens=self.max_tokens,
         )
 
@@ -409,7 +405,6 @@ class AnthropicWorkload:
             model=self.model,
             system=self.system,
             messages=self.messages,
-            temperature=self.temperature,
             max_tokens=self.max_tokens,
             stream=True,
         )
@@ -421,7 +416,6 @@ class AnthropicWorkload:
             "gen_ai.request.model": self.model,
             "server.address": "api.anthropic.com",
             "server.port": 443,
-            "gen_ai.request.temperature": self.temperature,
             "gen_ai.request.max_tokens": self.max_tokens,
         }
         if stream:
@@ -448,6 +442,7 @@ class AnthropicWorkload:
             attributes["gen_ai.usage.reasoning.output_tokens"] = 0
             attributes["tokenomics.usage.source"] = "provider"
             attributes.update(cost_attributes(self.model, uncached, read, write, output_tokens, self.rates))
+            attributes["tokenomics.response.service_tier"] = usage.service_tier
         return attributes
 
     def response_attributes(self, response: Any) -> dict[str, Any]:

@@ -183,6 +183,11 @@ class StainlessInstrumentation:
         body = options.json_data  # type: ignore[union-attr]
         if type(body) is not dict and not isinstance(body, Mapping):
             body = {}
+        extra = getattr(options, "extra_json", None)
+        if extra:
+            # extra_body is merged into the JSON later, by the SDK; it is what the
+            # provider receives too (anthropic >= 1.0 takes sampling parameters only there).
+            body = {**body, **extra} if isinstance(extra, Mapping) else body
         model = body.get("model")
         provider, address, port = self._endpoint(client)
         return self.telemetry.start_call(

@@ -74,6 +74,20 @@ def test_stream_helper_final_completion_only(instrument, telemetry) -> None:
     assert telemetry.span().attributes["gen_ai.response.finish_reasons"] == ("stop",)
 
 
+def test_request_parameters_sent_through_extra_body_are_recorded(instrument, telemetry) -> None:
+    """extra_body reaches the provider like any parameter; the span says what was sent."""
+    instrument()
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    server.client().chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, temperature=0.9, extra_body={"temperature": 0.1, "seed": 11}
+    )
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.request.temperature"] == 0.1  # extra_body wins on the wire too
+    assert attributes["gen_ai.request.seed"] == 11
+    assert server.request_json()["temperature"] == 0.1
+
+
 def test_with_raw_response(instrument, telemetry) -> None:
     instrument()
     server = Server()
