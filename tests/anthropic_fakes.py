@@ -6,12 +6,13 @@ import base64
 import binascii
 import json
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anthropic
 import httpx2 as HTTP
 import pytest
+from mock_http import MockServer
 
 ANTHROPIC_VERSION = tuple(int(part) for part in anthropic.__version__.split(".")[:2])
 MODEL = "claude-sonnet-4-5-20250929"
@@ -75,14 +76,8 @@ def message(
     return body
 
 
-START_USAGE = {
-    "input_tokens": 1200,
-    "cache_creation_input_tokens": 3000,
-    "cache_read_input_tokens": 40000,
-    "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
-    "output_tokens": 1,
-    "service_tier": "standard",
-}
+# message_start: the final input counts, a placeholder output count.
+START_USAGE = {**USAGE, "output_tokens": 1}
 # Cumulative: the final output count, and the input counts again (never to be added).
 DELTA_USAGE = {
     "input_tokens": 1200,
@@ -163,89 +158,40 @@ def bedrock_stream(stream_events: Iterable[dict[str, Any]]) -> bytes:
 # -- the mock server ----------------------------------------------------------------------------
 
 
-class Server:
-    """A mock transport: path -> response, every request kept for assertions."""
+_BEDROCK_OPTIONS = {"aws_access_key": "x", "aws_secret_key": "y", "aws_region": "us-east-1", "max_retries": 0}
+
+
+class Server(MockServer):
+    """Answers the anthropic clients (first-party, Bedrock, Vertex) on their own paths."""
 
     def __init__(self) -> None:
-        self.routes: dict[str, Callable[[Any], Any]] = {}
-        self.requests: list[Any] = []
+        super().__init__(HTTP)
 
-    def json(self, path: str, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.routes[path] = lambda request: HTTP.Response(status, json=body, headers=headers or {})
-
-    def stream(self, path: str, payload: bytes, content_type: str = "text/event-stream") -> None:
-        self.routes[path] = lambda request: HTTP.Response(
-            200, headers={"content-type": content_type}, content=payload
-        )
-
-    def dying_stream(self, path: str, payload: bytes) -> None:
-        """A stream whose connection breaks after ``payload``."""
-
-        def body() -> Iterator[bytes]:
-            yield payload
-            raise HTTP.ReadError("connection reset")
-
-        self.routes[path] = lambda request: HTTP.Response(
-            200, headers={"content-type": "text/event-stream"}, content=body()
-        )
-
-    def handler(self, request: Any) -> Any:
-        self.requests.append(request)
-        route = self.routes.get(request.url.path)
-        if route is None:
-            return HTTP.Response(404, json={"type": "error", "error": {"type": "not_found_error"}})
-        return route(request)
-
-    async def async_handler(self, request: Any) -> Any:
-        response = self.handler(request)
-        try:
-            body = response.read()
-        except HTTP.ReadError:
-            raise HTTP.ReadError("connection reset") from None
-        return HTTP.Response(response.status_code, headers=response.headers, content=body)
-
-    def request_json(self, index: int = -1) -> Any:
-        return json.loads(self.requests[index].content)
+    def not_found(self, path: str) -> Any:
+        return {"type": "error", "error": {"type": "not_found_error"}}
 
     def client(self, **kwargs: Any) -> anthropic.Anthropic:
         kwargs.setdefault("api_key", "test-key")
         kwargs.setdefault("max_retries", 0)
-        return anthropic.Anthropic(
-            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)), **kwargs
-        )
+        return anthropic.Anthropic(http_client=self.http_client(), **kwargs)
 
     def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
         kwargs.setdefault("api_key", "test-key")
         kwargs.setdefault("max_retries", 0)
-        return anthropic.AsyncAnthropic(
-            http_client=HTTP.AsyncClient(transport=HTTP.MockTransport(self.async_handler)), **kwargs
-        )
+        return anthropic.AsyncAnthropic(http_client=self.async_http_client(), **kwargs)
 
     def bedrock_client(self, **kwargs: Any) -> anthropic.AnthropicBedrock:
-        return anthropic.AnthropicBedrock(
-            aws_access_key="x",
-            aws_secret_key="y",
-            aws_region="us-east-1",
-            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)),
-            max_retries=0,
-            **kwargs,
-        )
+        return anthropic.AnthropicBedrock(http_client=self.http_client(), **_BEDROCK_OPTIONS, **kwargs)
 
     def async_bedrock_client(self) -> anthropic.AsyncAnthropicBedrock:
-        return anthropic.AsyncAnthropicBedrock(
-            aws_access_key="x",
-            aws_secret_key="y",
-            aws_region="us-east-1",
-            http_client=HTTP.AsyncClient(transport=HTTP.MockTransport(self.async_handler)),
-            max_retries=0,
-        )
+        return anthropic.AsyncAnthropicBedrock(http_client=self.async_http_client(), **_BEDROCK_OPTIONS)
 
     def vertex_client(self) -> anthropic.AnthropicVertex:
         return anthropic.AnthropicVertex(
             region="us-east5",
             project_id="proj",
             access_token="t",
-            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)),
+            http_client=self.http_client(),
             max_retries=0,
         )
 

@@ -56,18 +56,20 @@ def usage_metadata(
         ("cachedContentTokenCount", cached),
         ("toolUsePromptTokenCount", tool_use),
         ("trafficType", traffic_type),
+        ("promptTokensDetails", _details(prompt_details)),
+        ("candidatesTokensDetails", _details(candidates_details)),
+        ("cacheTokensDetails", _details(cache_details)),
+        ("toolUsePromptTokensDetails", _details(tool_use_details)),
     ):
         if value is not None:
             metadata[key] = value
-    for key, details in (
-        ("promptTokensDetails", prompt_details),
-        ("candidatesTokensDetails", candidates_details),
-        ("cacheTokensDetails", cache_details),
-        ("toolUsePromptTokensDetails", tool_use_details),
-    ):
-        if details is not None:
-            metadata[key] = [{"modality": modality, "tokenCount": tokens} for modality, tokens in details]
     return metadata
+
+
+def _details(details: list[tuple[str, int]] | None) -> list[dict[str, Any]] | None:
+    if details is None:
+        return None
+    return [{"modality": modality, "tokenCount": tokens} for modality, tokens in details]
 
 
 def candidate(

@@ -15,6 +15,7 @@ from typing import Any
 
 import openai
 import pytest
+from mock_http import MockServer
 
 OPENAI_MAJOR = int(openai.__version__.split(".")[0])
 if OPENAI_MAJOR >= 3:
@@ -248,42 +249,22 @@ def embeddings_response(
     }
 
 
-class Server:
-    """A mock transport: path -> response, with every request kept for assertions."""
+class Server(MockServer):
+    """Answers the openai clients; a path is routed without the Azure and ``/v1`` prefixes."""
 
     def __init__(self) -> None:
-        self.routes: dict[str, Callable[[Any], Any]] = {}
-        self.requests: list[Any] = []
+        super().__init__(HTTP)
 
-    def json(self, path: str, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.routes[path] = lambda request: HTTP.Response(status, json=body, headers=headers or {})
+    def route_path(self, path: str) -> str:
+        return path.removeprefix("/openai").removeprefix("/v1")
 
-    def stream(self, path: str, payload: bytes) -> None:
-        def respond(request: Any) -> Any:
-            return HTTP.Response(200, headers={"content-type": "text/event-stream"}, content=payload)
-
-        self.routes[path] = respond
-
-    def handler(self, request: Any) -> Any:
-        self.requests.append(request)
-        path = request.url.path.removeprefix("/openai").removeprefix("/v1")
-        route = self.routes.get(path)
-        if route is None:
-            return HTTP.Response(404, json={"error": {"message": f"no route {path}"}})
-        return route(request)
-
-    async def async_handler(self, request: Any) -> Any:
-        response = self.handler(request)
-        body = response.read()
-        return HTTP.Response(response.status_code, headers=response.headers, content=body)
-
-    def request_json(self, index: int = -1) -> Any:
-        return json.loads(self.requests[index].content)
+    def not_found(self, path: str) -> Any:
+        return {"error": {"message": f"no route {path}"}}
 
     def client(self, **kwargs: Any) -> openai.OpenAI:
         kwargs.setdefault("api_key", "sk-test-secret-key")
         kwargs.setdefault("max_retries", 0)
-        return openai.OpenAI(http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)), **kwargs)
+        return openai.OpenAI(http_client=self.http_client(), **kwargs)
 
     def azure_client(self) -> openai.AzureOpenAI:
         """An Azure OpenAI client for the contoso resource, answered by this server."""
@@ -291,13 +272,11 @@ class Server:
             azure_endpoint="https://contoso.openai.azure.com",
             api_key="azure-secret",
             api_version="2024-10-21",
-            http_client=HTTP.Client(transport=HTTP.MockTransport(self.handler)),
+            http_client=self.http_client(),
             max_retries=0,
         )
 
     def async_client(self, **kwargs: Any) -> openai.AsyncOpenAI:
         kwargs.setdefault("api_key", "sk-test-secret-key")
         kwargs.setdefault("max_retries", 0)
-        return openai.AsyncOpenAI(
-            http_client=HTTP.AsyncClient(transport=HTTP.MockTransport(self.async_handler)), **kwargs
-        )
+        return openai.AsyncOpenAI(http_client=self.async_http_client(), **kwargs)

@@ -31,22 +31,26 @@ CACHED_USAGE = {
     "cacheWriteInputTokens": 1000,
     "cacheDetails": [{"ttl": "1h", "inputTokens": 600}, {"ttl": "5m", "inputTokens": 400}],
 }
+
+
+def _cached_usage_costs(
+    input_rate: float, read: float, write_5m: float, write_1h: float, output: float
+) -> dict:
+    """CACHED_USAGE's cost attributes at these prices per million tokens."""
+    costs = {
+        "tokenomics.cost.input": 100 * input_rate * 1e-6,
+        "tokenomics.cost.cache_read": 2000 * read * 1e-6,
+        "tokenomics.cost.cache_write": (400 * write_5m + 600 * write_1h) * 1e-6,
+        "tokenomics.cost.output": 50 * output * 1e-6,
+    }
+    costs["tokenomics.cost.total"] = sum(costs.values())
+    return costs
+
+
 # Per million, Claude Sonnet 4.5 on Bedrock: global $3 in, $0.30 read, $3.75 5m write,
 # $6 1h write, $15 out; in-region and geo profiles 1.1x that.
-GLOBAL_COSTS = {
-    "tokenomics.cost.input": 100 * 3e-6,
-    "tokenomics.cost.cache_read": 2000 * 0.3e-6,
-    "tokenomics.cost.cache_write": 400 * 3.75e-6 + 600 * 6e-6,
-    "tokenomics.cost.output": 50 * 15e-6,
-    "tokenomics.cost.total": 100 * 3e-6 + 2000 * 0.3e-6 + 400 * 3.75e-6 + 600 * 6e-6 + 50 * 15e-6,
-}
-REGIONAL_COSTS = {
-    "tokenomics.cost.input": 100 * 3.3e-6,
-    "tokenomics.cost.cache_read": 2000 * 0.33e-6,
-    "tokenomics.cost.cache_write": 400 * 4.125e-6 + 600 * 6.6e-6,
-    "tokenomics.cost.output": 50 * 16.5e-6,
-    "tokenomics.cost.total": 100 * 3.3e-6 + 2000 * 0.33e-6 + 400 * 4.125e-6 + 600 * 6.6e-6 + 50 * 16.5e-6,
-}
+GLOBAL_COSTS = _cached_usage_costs(3, 0.3, 3.75, 6, 15)
+REGIONAL_COSTS = _cached_usage_costs(3.3, 0.33, 4.125, 6.6, 16.5)
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ def test_our_own_bug_never_reaches_the_caller(instrument, telemetry, server, mon
     def broken(*args, **kwargs):
         raise RuntimeError("bug of ours")
 
-    monkeypatch.setattr(bedrock, "_read_anthropic", broken)
+    monkeypatch.setattr(bedrock, "read_anthropic_response", broken)
     monkeypatch.setattr(bedrock, "converse_usage", broken)
     instrument()
     reply = anthropic_message({"input_tokens": 1, "output_tokens": 1})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from google.genai import types
@@ -31,6 +32,17 @@ def _cost(attributes) -> dict:
 
 def _usage(attributes) -> dict:
     return {k: v for k, v in attributes.items() if k.startswith("gen_ai.usage.")}
+
+
+def _generate(
+    reply: dict, *, vertex: bool = False, headers: dict[str, str] | None = None, **request: Any
+) -> Server:
+    """One ``generate_content`` call, answered with ``reply``."""
+    server = Server()
+    server.json(":generateContent", reply, headers=headers)
+    client = server.vertex() if vertex else server.gemini()
+    client.models.generate_content(**request)
+    return server
 
 
 def test_generate_content_gemini(instrument, telemetry) -> None:
@@ -69,16 +81,12 @@ def test_generate_content_gemini(instrument, telemetry) -> None:
 
 def test_thinking_model_output_includes_thoughts(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(
             candidate(text("Let me think", thought=True), text("42")),
             usage=usage_metadata(100, 50, thoughts=400),
             model="gemini-2.5-pro",
         ),
-    )
-    server.gemini().models.generate_content(
         model="gemini-2.5-pro",
         contents="Answer?",
         config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=1024)),
@@ -99,13 +107,11 @@ def test_thinking_model_output_includes_thoughts(instrument, telemetry) -> None:
 
 def test_cached_content_is_inside_the_prompt(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(candidate(text("ok")), usage=usage_metadata(10_000, 200, cached=8_000)),
-    )
-    server.gemini().models.generate_content(
-        model="gemini-2.5-flash", contents="Summarise.", config={"cached_content": "cachedContents/abc"}
+        model="gemini-2.5-flash",
+        contents="Summarise.",
+        config={"cached_content": "cachedContents/abc"},
     )
     attributes = telemetry.span().attributes
     assert attributes["gen_ai.usage.input_tokens"] == 10_000
@@ -122,9 +128,7 @@ def test_cached_content_is_inside_the_prompt(instrument, telemetry) -> None:
 
 def test_tool_use_prompt_tokens_are_input_outside_the_prompt(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(
             candidate(text("It is sunny.")),
             usage=usage_metadata(
@@ -136,8 +140,6 @@ def test_tool_use_prompt_tokens_are_input_outside_the_prompt(instrument, telemet
                 candidates_details=[("TEXT", 20)],
             ),
         ),
-    )
-    server.gemini().models.generate_content(
         model="gemini-2.5-flash",
         contents="Weather in Paris?",
         config=types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())]),
@@ -151,9 +153,7 @@ def test_tool_use_prompt_tokens_are_input_outside_the_prompt(instrument, telemet
 
 def test_audio_input_priced_at_the_audio_rate(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(
             candidate(text("A dog barks.")),
             usage=usage_metadata(
@@ -164,8 +164,6 @@ def test_audio_input_priced_at_the_audio_rate(instrument, telemetry) -> None:
                 candidates_details=[("TEXT", 40)],
             ),
         ),
-    )
-    server.gemini().models.generate_content(
         model="gemini-2.5-flash",
         contents=[types.Part.from_bytes(data=b"RIFF", mime_type="audio/wav"), "What is this?"],
     )
@@ -179,17 +177,16 @@ def test_audio_input_priced_at_the_audio_rate(instrument, telemetry) -> None:
 
 def test_video_counts_with_image_and_document_with_text(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(
             candidate(text("ok")),
             usage=usage_metadata(
                 1_000, 10, prompt_details=[("TEXT", 100), ("DOCUMENT", 258), ("VIDEO", 600), ("IMAGE", 42)]
             ),
         ),
+        model="gemini-2.5-flash",
+        contents="Describe.",
     )
-    server.gemini().models.generate_content(model="gemini-2.5-flash", contents="Describe.")
     attributes = telemetry.span().attributes
     assert attributes["gen_ai.usage.text.input_tokens"] == 358
     assert attributes["gen_ai.usage.image.input_tokens"] == 642
@@ -203,16 +200,15 @@ def test_video_counts_with_image_and_document_with_text(instrument, telemetry) -
 )
 def test_long_context_tier(instrument, telemetry, prompt, input_rate, read_rate, output_rate) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(
             candidate(text("ok")),
             usage=usage_metadata(prompt, 1_000, cached=100_000),
             model="gemini-2.5-pro",
         ),
+        model="gemini-2.5-pro",
+        contents="Long document ...",
     )
-    server.gemini().models.generate_content(model="gemini-2.5-pro", contents="Long document ...")
     attributes = telemetry.span().attributes
     expected = ((prompt - 100_000) * input_rate + 100_000 * read_rate + 1_000 * output_rate) / M
     assert attributes["tokenomics.cost.total"] == pytest.approx(expected, **EXACT)
@@ -235,12 +231,12 @@ def test_request_model_kept_as_passed_and_priced(instrument, telemetry, model) -
 
 def test_vertex_provider_and_traffic_type(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    server = _generate(
         response(candidate(text("ok")), usage=usage_metadata(100, 10, traffic_type="ON_DEMAND")),
+        model="gemini-2.5-flash",
+        contents="x",
+        vertex=True,
     )
-    server.vertex().models.generate_content(model="gemini-2.5-flash", contents="x")
     assert "/projects/p/locations/us-central1/" in str(server.requests[0].url)
     attributes = telemetry.span().attributes
     assert attributes["gen_ai.provider.name"] == "gcp.vertex_ai"
@@ -251,14 +247,12 @@ def test_vertex_provider_and_traffic_type(instrument, telemetry) -> None:
 
 def test_served_service_tier_is_recorded(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(candidate(text("ok")), usage=usage_metadata(100, 10)),
         headers={"x-gemini-service-tier": "standard"},
-    )
-    server.gemini().models.generate_content(
-        model="gemini-2.5-flash", contents="x", config={"service_tier": "priority"}
+        model="gemini-2.5-flash",
+        contents="x",
+        config={"service_tier": "priority"},
     )
     attributes = telemetry.span().attributes
     assert attributes["tokenomics.response.service_tier"] == "standard"
@@ -268,9 +262,8 @@ def test_served_service_tier_is_recorded(instrument, telemetry) -> None:
 
 def test_request_attributes_from_config(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(":generateContent", response(candidate(text("{}")), usage=usage_metadata(5, 5)))
-    server.gemini().models.generate_content(
+    _generate(
+        response(candidate(text("{}")), usage=usage_metadata(5, 5)),
         model="gemini-2.5-flash",
         contents="x",
         config=types.GenerateContentConfig(
@@ -303,9 +296,8 @@ def test_request_attributes_from_config(instrument, telemetry) -> None:
 
 def test_request_attributes_from_a_dict_config(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(":generateContent", response(candidate(text("x")), usage=usage_metadata(5, 5)))
-    server.gemini().models.generate_content(
+    _generate(
+        response(candidate(text("x")), usage=usage_metadata(5, 5)),
         model="gemini-2.5-flash",
         contents="x",
         config={"temperature": 1, "max_output_tokens": 64, "response_modalities": ["IMAGE", "TEXT"]},
@@ -318,17 +310,15 @@ def test_request_attributes_from_a_dict_config(instrument, telemetry) -> None:
 
 def test_several_candidates_have_their_finish_reasons(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(
             candidate(text("a"), index=0),
             candidate(text("b"), finish_reason="MAX_TOKENS", index=1),
             usage=usage_metadata(5, 5),
         ),
-    )
-    server.gemini().models.generate_content(
-        model="gemini-2.5-flash", contents="x", config={"candidate_count": 2}
+        model="gemini-2.5-flash",
+        contents="x",
+        config={"candidate_count": 2},
     )
     assert telemetry.span().attributes["gen_ai.response.finish_reasons"] == ("stop", "max_tokens")
 
@@ -368,26 +358,14 @@ def get_weather(city: str) -> str:
 
 def _afc_server() -> Server:
     server = Server()
-    server.json(
-        ":generateContent",
-        response(
-            candidate(function_call("get_weather", {"city": "Paris"})),
-            usage=usage_metadata(100, 10),
-            response_id="hop-1",
-        ),
+    hops = (
+        (function_call("get_weather", {"city": "Paris"}), 100, 10),
+        (function_call("get_weather", {"city": "Rome"}), 150, 12),
+        (text("Sunny in both."), 210, 20),
     )
-    server.json(
-        ":generateContent",
-        response(
-            candidate(function_call("get_weather", {"city": "Rome"})),
-            usage=usage_metadata(150, 12),
-            response_id="hop-2",
-        ),
-    )
-    server.json(
-        ":generateContent",
-        response(candidate(text("Sunny in both.")), usage=usage_metadata(210, 20), response_id="hop-3"),
-    )
+    for number, (part, prompt, output) in enumerate(hops, 1):
+        reply = response(candidate(part), usage=usage_metadata(prompt, output), response_id=f"hop-{number}")
+        server.json(":generateContent", reply)
     return server
 
 
@@ -532,12 +510,12 @@ def test_embed_content_vertex_embed_content_api_async(instrument, telemetry) -> 
 
 def test_vertex_provisioned_throughput_is_recorded(instrument, telemetry) -> None:
     instrument()
-    server = Server()
-    server.json(
-        ":generateContent",
+    _generate(
         response(candidate(text("ok")), usage=usage_metadata(100, 10, traffic_type="PROVISIONED_THROUGHPUT")),
+        model="gemini-2.5-flash",
+        contents="x",
+        vertex=True,
     )
-    server.vertex().models.generate_content(model="gemini-2.5-flash", contents="x")
     attributes = telemetry.span().attributes
     assert attributes["tokenomics.response.service_tier"] == "provisioned_throughput"
     assert attributes["gen_ai.usage.input_tokens"] == 100

@@ -22,11 +22,12 @@ Token model (https://docs.anthropic.com/en/api/messages, "usage"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall
+from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop_sequences, text
 from otel_tokenomics.usage import Usage, as_fields, count
 
 BEDROCK = "aws.bedrock"
@@ -114,41 +115,13 @@ def merge_stream_usage(start: Usage | None, delta: Any) -> Usage:
 
 # -- request attributes -------------------------------------------------------------------
 
-_Put = Callable[[Any, dict[str, Any]], None]
-
-
-def _number(key: str) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is float or type(value) is int:  # not bool
-            attributes[key] = float(value)
-
-    return put
-
-
-def _integer(key: str) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is int:
-            attributes[key] = value
-
-    return put
-
-
-def _text(key: str) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is str and value:
-            attributes[key] = value
-
-    return put
-
-
-def _stop_sequences(value: Any, attributes: dict[str, Any]) -> None:
-    if isinstance(value, (list, tuple)) and value and all(isinstance(s, str) for s in value):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(value)
+_budget_tokens = integer(sc.TOKENOMICS_REQUEST_REASONING_BUDGET_TOKENS)
+_reasoning_level = text(sc.GEN_AI_REQUEST_REASONING_LEVEL)
 
 
 def _thinking(value: Any, attributes: dict[str, Any]) -> None:
     if isinstance(value, Mapping):
-        _integer(sc.TOKENOMICS_REQUEST_REASONING_BUDGET_TOKENS)(value.get("budget_tokens"), attributes)
+        _budget_tokens(value.get("budget_tokens"), attributes)
 
 
 def _output_format(value: Any, attributes: dict[str, Any]) -> None:
@@ -158,16 +131,16 @@ def _output_format(value: Any, attributes: dict[str, Any]) -> None:
 
 def _output_config(value: Any, attributes: dict[str, Any]) -> None:
     if isinstance(value, Mapping):
-        _text(sc.GEN_AI_REQUEST_REASONING_LEVEL)(value.get("effort"), attributes)
+        _reasoning_level(value.get("effort"), attributes)
         _output_format(value.get("format"), attributes)
 
 
-REQUEST_FIELDS: dict[str, _Put] = {
-    "max_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
-    "temperature": _number(sc.GEN_AI_REQUEST_TEMPERATURE),
-    "top_p": _number(sc.GEN_AI_REQUEST_TOP_P),
-    "top_k": _number(sc.GEN_AI_REQUEST_TOP_K),
-    "stop_sequences": _stop_sequences,
+REQUEST_FIELDS: dict[str, Put] = {
+    "max_tokens": integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "temperature": number(sc.GEN_AI_REQUEST_TEMPERATURE),
+    "top_p": number(sc.GEN_AI_REQUEST_TOP_P),
+    "top_k": number(sc.GEN_AI_REQUEST_TOP_K),
+    "stop_sequences": stop_sequences,
     "thinking": _thinking,
     "output_config": _output_config,
     # The beta structured-output parameter before output_config.format.
@@ -175,11 +148,7 @@ REQUEST_FIELDS: dict[str, _Put] = {
 }
 
 
-def read_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-    for key, value in body.items():
-        put = REQUEST_FIELDS.get(key)
-        if put is not None and value is not None:
-            put(value, attributes)
+read_request = request_reader(REQUEST_FIELDS)
 
 
 # -- responses and stream events ------------------------------------------------------------

@@ -14,10 +14,12 @@ Token model (semconv input = uncached + cache read + cache write):
   counts are set (some non-Anthropic models) already counts the cache in
   ``inputTokens``, and is not added twice. ConverseStream has usage only in its
   final ``metadata`` event.
-* InvokeModel: the body is the model vendor's own format. A body that reports
-  usage wins (Anthropic's has the cache TTL split, Nova's the cache counts); a body
-  without (Mistral, Cohere) falls back to the ``x-amzn-bedrock-*-token-count``
-  headers, which count like ``TokenUsage`` (input without cache).
+* InvokeModel: the body is the model vendor's own format; Claude's (bodies and
+  stream events) is the Anthropic Messages format, read by ``anthropic_messages``
+  as for the ``anthropic`` SDK. A body that reports usage wins (Anthropic's has
+  the cache TTL split, Nova's the cache counts); a body without (Mistral, Cohere)
+  falls back to the ``x-amzn-bedrock-*-token-count`` headers, which count like
+  ``TokenUsage`` (input without cache).
 * InvokeModelWithResponseStream: Claude's ``message_start`` / ``message_delta``
   usage (cumulative: the last wins), else the ``amazon-bedrock-invocationMetrics``
   Bedrock appends to the last chunk of every model.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import functools
 import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +38,10 @@ from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import default_port
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
-from otel_tokenomics.providers.anthropic_messages import merge_stream_usage, message_usage
+from otel_tokenomics.providers.anthropic_messages import input_content as anthropic_input_content
+from otel_tokenomics.providers.anthropic_messages import read_event as read_anthropic_event
+from otel_tokenomics.providers.anthropic_messages import read_response as read_anthropic_response
+from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop, strings, text
 from otel_tokenomics.streams import follow_stream
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count
@@ -65,38 +70,10 @@ _HEADER_CACHE_WRITE = "x-amzn-bedrock-cache-write-input-token-count"
 # The vendors' bodies and Converse's inferenceConfig name the same parameters
 # differently but never reuse one name for another meaning, so one table reads all.
 
-_Put = Callable[[Any, dict[str, Any]], None]
+_effort = text(sc.GEN_AI_REQUEST_REASONING_LEVEL)
 
 
-def _number(key: str) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is float or type(value) is int:
-            attributes[key] = float(value)
-
-    return put
-
-
-def _integer(key: str) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is int:
-            attributes[key] = value
-
-    return put
-
-
-def _stop(value: Any, attributes: dict[str, Any]) -> None:
-    if isinstance(value, str):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [value]
-    elif isinstance(value, (list, tuple)) and value and all(isinstance(s, str) for s in value):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(value)
-
-
-def _effort(value: Any, attributes: dict[str, Any]) -> None:
-    if isinstance(value, str) and value:
-        attributes[sc.GEN_AI_REQUEST_REASONING_LEVEL] = value
-
-
-def _effort_in(key: str) -> _Put:
+def _effort_in(key: str) -> Put:
     """A reasoning effort nested one level down: Nova's reasoningConfig, Claude's output_config."""
 
     def put(value: Any, attributes: dict[str, Any]) -> None:
@@ -106,37 +83,31 @@ def _effort_in(key: str) -> _Put:
     return put
 
 
-def _encoding_formats(value: Any, attributes: dict[str, Any]) -> None:
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-        attributes[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = list(value)
+_encoding_formats = strings(sc.GEN_AI_REQUEST_ENCODING_FORMATS, single=True)
+_max_tokens = integer(sc.GEN_AI_REQUEST_MAX_TOKENS)
+_top_p = number(sc.GEN_AI_REQUEST_TOP_P)
 
-
-_max_tokens = _integer(sc.GEN_AI_REQUEST_MAX_TOKENS)
-_top_p = _number(sc.GEN_AI_REQUEST_TOP_P)
-
-REQUEST_FIELDS: dict[str, _Put] = {
+REQUEST_FIELDS: dict[str, Put] = {
     "maxTokens": _max_tokens,  # Converse
     "max_tokens": _max_tokens,  # Anthropic, Mistral, Cohere, chat-completions bodies
     "max_new_tokens": _max_tokens,  # Nova
     "max_gen_len": _max_tokens,  # Llama
     "maxTokenCount": _max_tokens,  # Titan
-    "temperature": _number(sc.GEN_AI_REQUEST_TEMPERATURE),
+    "temperature": number(sc.GEN_AI_REQUEST_TEMPERATURE),
     "topP": _top_p,
     "top_p": _top_p,
     "p": _top_p,  # Cohere
-    "stopSequences": _stop,
-    "stop_sequences": _stop,
-    "stop": _stop,
-    "seed": _integer(sc.GEN_AI_REQUEST_SEED),
+    "stopSequences": stop,
+    "stop_sequences": stop,
+    "stop": stop,
+    "seed": integer(sc.GEN_AI_REQUEST_SEED),
     "reasoning_effort": _effort,
     "reasoningConfig": _effort_in("maxReasoningEffort"),
     "output_config": _effort_in("effort"),
 }
-EMBEDDINGS_FIELDS: dict[str, _Put] = {
-    "dimensions": _integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),  # Titan v2
-    "output_dimension": _integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),  # Cohere v4
+EMBEDDINGS_FIELDS: dict[str, Put] = {
+    "dimensions": integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),  # Titan v2
+    "output_dimension": integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),  # Cohere v4
     "embeddingTypes": _encoding_formats,
     "embedding_types": _encoding_formats,
 }
@@ -144,22 +115,8 @@ EMBEDDINGS_FIELDS: dict[str, _Put] = {
 _NESTED = frozenset({"inferenceConfig", "textGenerationConfig", "additionalModelRequestFields"})
 
 
-def _reader(fields: Mapping[str, _Put]) -> Callable[[Mapping[str, Any], dict[str, Any]], None]:
-    def read(body: Mapping[str, Any], attributes: dict[str, Any], depth: int = 0) -> None:
-        for key, value in body.items():
-            if value is None:
-                continue
-            put = fields.get(key)
-            if put is not None:
-                put(value, attributes)
-            elif depth == 0 and key in _NESTED and isinstance(value, Mapping):
-                read(value, attributes, 1)
-
-    return read
-
-
-read_request = _reader(REQUEST_FIELDS)
-read_embeddings_request = _reader(EMBEDDINGS_FIELDS)
+read_request = request_reader(REQUEST_FIELDS, _NESTED)
+read_embeddings_request = request_reader(EMBEDDINGS_FIELDS, _NESTED)
 
 
 # -- usage ------------------------------------------------------------------------------
@@ -312,7 +269,7 @@ def read_invoke_response(call: InferenceCall, invocation: Invocation) -> None:
 def read_payload(call: InferenceCall, payload: dict[str, Any]) -> None:
     """One vendor body, recognised by its shape (the model id may be an opaque profile ARN)."""
     if payload.get("type") == "message":
-        _read_anthropic(call, payload)
+        read_anthropic_response(call, payload)  # Claude: the Anthropic Messages format
     elif "output" in payload and "stopReason" in payload:
         read_converse_response(call, payload)  # Nova: Converse's shape, own cache key names
     elif "embedding" in payload or "embeddings" in payload:
@@ -321,24 +278,6 @@ def read_payload(call: InferenceCall, payload: dict[str, Any]) -> None:
         _read_choices(call, payload)
     else:
         _read_text_body(call, payload)
-
-
-def _read_anthropic(call: InferenceCall, message: dict[str, Any]) -> None:
-    message_id = message.get("id")
-    if isinstance(message_id, str):
-        call.response_id = message_id
-    model = message.get("model")
-    if isinstance(model, str):
-        # Anthropic's name without the region scope: the routes price the request's
-        # modelId first, which says global. or in-region.
-        call.response_model = model
-    stop = message.get("stop_reason")
-    if isinstance(stop, str):
-        call.set_finish_reason(0, stop)
-    if message.get("usage") is not None:
-        call.usage = message_usage(message["usage"])
-    if call.capture:
-        call.content = [_output_message(anthropic_parts(message.get("content")), stop)]
 
 
 def _read_embedding(call: InferenceCall, payload: dict[str, Any]) -> None:
@@ -415,35 +354,13 @@ def read_invoke_chunk(call: InferenceCall, event: Any) -> None:
     payload = _loads(chunk.get("bytes")) if isinstance(chunk, dict) else None
     if not isinstance(payload, dict):
         return
-    kind = payload.get("type")
-    if isinstance(kind, str):
-        _read_anthropic_event(call, kind, payload)
+    if isinstance(payload.get("type"), str):
+        read_anthropic_event(call, payload)  # Claude: the Anthropic Messages stream events
     else:
         _read_vendor_chunk(call, payload)
     metrics = payload.get(_METRICS_KEY)
     if metrics is not None and call.usage is None:
         call.usage = metrics_usage(metrics)
-
-
-def _read_anthropic_event(call: InferenceCall, kind: str, payload: dict[str, Any]) -> None:
-    if kind == "content_block_delta" or kind == "content_block_start":
-        if call.capture:
-            _stream_output(call).add_anthropic_event(kind, payload)
-    elif kind == "message_delta":
-        reason = as_fields(payload.get("delta")).stop_reason if payload.get("delta") else None
-        if isinstance(reason, str):
-            call.set_finish_reason(0, reason)
-        if payload.get("usage") is not None:
-            call.usage = merge_stream_usage(call.usage, payload["usage"])
-    elif kind == "message_start":
-        message = as_fields(payload.get("message"))
-        if message is not None:
-            if isinstance(message.id, str):
-                call.response_id = message.id
-            if isinstance(message.model, str):
-                call.response_model = message.model
-            if message.usage is not None:
-                call.usage = message_usage(message.usage)
 
 
 def _read_vendor_chunk(call: InferenceCall, payload: dict[str, Any]) -> None:
@@ -525,58 +442,23 @@ def converse_parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def anthropic_parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return _text(content)
-    parts: list[dict[str, Any]] = []
-    for block in content or ():
-        if not isinstance(block, Mapping):
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            parts += _text(block.get("text"))
-        elif kind == "tool_use":
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": block.get("id"),
-                    "name": block.get("name"),
-                    "arguments": _arguments(block.get("input")),
-                }
-            )
-        elif kind == "tool_result":
-            parts.append(
-                {
-                    "type": "tool_call_response",
-                    "id": block.get("tool_use_id"),
-                    "response": block.get("content"),
-                }
-            )
-        elif kind == "thinking":
-            parts.append({"type": "reasoning", "content": block.get("thinking")})
-        elif kind in ("image", "document"):
-            media_type = as_fields(block.get("source")).media_type if block.get("source") else None
-            parts.append({"type": "blob", "modality": kind, "mime_type": media_type})
-    return parts
-
-
-def _system(system: Any, parts_of: Callable[[Any], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    return _text(system) if isinstance(system, str) else parts_of(system)
-
-
-def _messages(messages: Any, parts_of: Callable[[Any], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [
-        {"role": message.get("role"), "parts": parts_of(message.get("content"))}
-        for message in messages or ()
+def _converse_messages(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The messages and system prompt of a Converse request or a Nova body, in ContentBlocks."""
+    messages = [
+        {"role": message.get("role"), "parts": converse_parts(message.get("content"))}
+        for message in body.get("messages") or ()
         if isinstance(message, Mapping)
     ]
+    content: dict[str, Any] = {sc.GEN_AI_INPUT_MESSAGES: messages}
+    system = body.get("system")
+    system = _text(system) if isinstance(system, str) else converse_parts(system)
+    if system:
+        content[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = system
+    return content
 
 
 def converse_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
-    content: dict[str, Any] = {sc.GEN_AI_INPUT_MESSAGES: _messages(body.get("messages"), converse_parts)}
-    system = _system(body.get("system"), converse_parts)
-    if system:
-        content[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = system
+    content = _converse_messages(body)
     tools = as_fields(body.get("toolConfig")).tools if body.get("toolConfig") else None
     definitions = []
     for tool in tools or ():
@@ -597,34 +479,20 @@ def converse_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def invoke_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The vendor body's messages (Anthropic, Nova, chat-completions) or its prompt."""
+    """The vendor body's messages (Nova, Anthropic, chat-completions) or its prompt."""
     if "messages" in body:
-        parts_of = (
-            converse_parts if body.get("schemaVersion") or "inferenceConfig" in body else anthropic_parts
-        )
-        content: dict[str, Any] = {sc.GEN_AI_INPUT_MESSAGES: _messages(body.get("messages"), parts_of)}
-        system = _system(body.get("system"), parts_of)
-        if system:
-            content[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = system
-        tools = body.get("tools")
-        if isinstance(tools, list) and tools:
-            content[sc.GEN_AI_TOOL_DEFINITIONS] = [
-                {
-                    "type": "function",
-                    "name": tool.get("name"),
-                    "description": tool.get("description"),
-                    "parameters": tool.get("input_schema"),
-                }
-                for tool in tools
-                if isinstance(tool, Mapping)
-            ]
-        return content
+        if body.get("schemaVersion") or "inferenceConfig" in body:
+            return _converse_messages(body)  # Nova
+        # Claude's body; a chat-completions body's string or text-block messages read the same.
+        return anthropic_input_content(body)
     prompt = body.get("prompt") or body.get("message") or body.get("inputText")
     return {sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": _text(prompt)}]}
 
 
 class StreamedOutput:
-    """Opt-in only: the streamed text, reasoning and tool calls, per content block."""
+    """Opt-in only: the streamed text, reasoning and tool calls, per content block, of
+    ConverseStream and of the InvokeModel streams other than Claude's (the Anthropic
+    events have their own accumulator in ``anthropic_messages``)."""
 
     __slots__ = ("blocks",)
 
@@ -660,23 +528,6 @@ class StreamedOutput:
             block["arguments"].append(as_fields(delta.toolUse).input or "")
         elif delta.reasoningContent is not None:
             block["reasoning"].append(as_fields(delta.reasoningContent).text or "")
-
-    def add_anthropic_event(self, kind: str, event: dict[str, Any]) -> None:
-        block = self._block(event.get("index"))
-        if kind == "content_block_start":
-            start = as_fields(event.get("content_block"))
-            if start is not None and start.type == "tool_use":
-                block["tool"] = {"id": start.id, "name": start.name}
-            return
-        delta = as_fields(event.get("delta"))
-        if delta is None:
-            return
-        if delta.type == "text_delta":
-            block["text"].append(delta.text or "")
-        elif delta.type == "input_json_delta":
-            block["arguments"].append(delta.partial_json or "")
-        elif delta.type == "thinking_delta":
-            block["reasoning"].append(delta.thinking or "")
 
     def messages(self, finish_reasons: dict[int, str] | None) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []

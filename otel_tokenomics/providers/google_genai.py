@@ -37,6 +37,7 @@ from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import default_port, provider_for_host
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop_sequences
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count
 from otel_tokenomics.wrapping import (
@@ -83,16 +84,6 @@ def _enum_text(value: Any) -> str | None:
 # -- request attributes -------------------------------------------------------------------
 
 
-def _put_number(attributes: dict[str, Any], key: str, value: Any) -> None:
-    if type(value) is float or type(value) is int:
-        attributes[key] = float(value)
-
-
-def _put_integer(attributes: dict[str, Any], key: str, value: Any) -> None:
-    if type(value) is int:
-        attributes[key] = value
-
-
 _OUTPUT_MIME_TYPES = {"application/json": "json", "text/plain": "text", "text/x.enum": "text"}
 
 
@@ -108,23 +99,28 @@ def _output_type(config: Any) -> str | None:
     return _OUTPUT_MIME_TYPES.get(mime_type) if isinstance(mime_type, str) else None
 
 
+# The config is an SDK model or the TypedDict a user may pass instead: read key by key.
+_CONFIG_FIELDS: dict[str, Put] = {
+    "temperature": number(sc.GEN_AI_REQUEST_TEMPERATURE),
+    "top_p": number(sc.GEN_AI_REQUEST_TOP_P),
+    "top_k": number(sc.GEN_AI_REQUEST_TOP_K),
+    "presence_penalty": number(sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    "frequency_penalty": number(sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    "max_output_tokens": integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "seed": integer(sc.GEN_AI_REQUEST_SEED),
+    "candidate_count": choice_count,
+    "stop_sequences": stop_sequences,
+}
+
+
 def read_generate_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
     config = body.get("config")
     if config is None:
         return
-    _put_number(attributes, sc.GEN_AI_REQUEST_TEMPERATURE, _get(config, "temperature"))
-    _put_number(attributes, sc.GEN_AI_REQUEST_TOP_P, _get(config, "top_p"))
-    _put_number(attributes, sc.GEN_AI_REQUEST_TOP_K, _get(config, "top_k"))
-    _put_number(attributes, sc.GEN_AI_REQUEST_PRESENCE_PENALTY, _get(config, "presence_penalty"))
-    _put_number(attributes, sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, _get(config, "frequency_penalty"))
-    _put_integer(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, _get(config, "max_output_tokens"))
-    _put_integer(attributes, sc.GEN_AI_REQUEST_SEED, _get(config, "seed"))
-    candidates = _get(config, "candidate_count")
-    if type(candidates) is int and candidates != 1:
-        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = candidates
-    stop = _get(config, "stop_sequences")
-    if isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    for key, put in _CONFIG_FIELDS.items():
+        value = _get(config, key)
+        if value is not None:
+            put(value, attributes)
     level = _enum_text(_get(_get(config, "thinking_config"), "thinking_level"))
     if level:
         attributes[sc.GEN_AI_REQUEST_REASONING_LEVEL] = level
@@ -133,12 +129,11 @@ def read_generate_request(body: Mapping[str, Any], attributes: dict[str, Any]) -
         attributes[sc.GEN_AI_OUTPUT_TYPE] = output_type
 
 
+_dimension_count = integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT)
+
+
 def read_embed_request(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-    _put_integer(
-        attributes,
-        sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
-        _get(body.get("config"), "output_dimensionality"),
-    )
+    _dimension_count(_get(body.get("config"), "output_dimensionality"), attributes)
 
 
 # -- usage ---------------------------------------------------------------------------------

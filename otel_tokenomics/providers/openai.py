@@ -24,55 +24,12 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.request_fields import Put, choice_count, integer, number, request_reader, stop, text
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count
 
 # -- request attributes -----------------------------------------------------------------
-#
-# A request body has a handful of top-level keys; walking them against a table of
-# the ones we read costs less than asking the body for every key we know.
-
-_Put = Callable[[Any, dict[str, Any]], None]
-
-
-def _number(key: str) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is float or type(value) is int:  # not bool
-            attributes[key] = float(value)
-
-    return put
-
-
-def _integer(key: str, *, overridable: bool = False) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is int:
-            if overridable:
-                attributes.setdefault(key, value)
-            else:
-                attributes[key] = value
-
-    return put
-
-
-def _text(key: str) -> _Put:
-    def put(value: Any, attributes: dict[str, Any]) -> None:
-        if type(value) is str and value:
-            attributes[key] = value
-
-    return put
-
-
-def _stop(value: Any, attributes: dict[str, Any]) -> None:
-    if isinstance(value, str):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [value]
-    elif isinstance(value, (list, tuple)) and value and all(isinstance(s, str) for s in value):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(value)
-
-
-def _choice_count(value: Any, attributes: dict[str, Any]) -> None:
-    if type(value) is int and value != 1:
-        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = value
 
 
 def _service_tier(value: Any, attributes: dict[str, Any]) -> None:
@@ -95,9 +52,12 @@ def _modalities(value: Any, attributes: dict[str, Any]) -> None:
         attributes[sc.GEN_AI_OUTPUT_TYPE] = "speech"
 
 
+_reasoning_level = text(sc.GEN_AI_REQUEST_REASONING_LEVEL)
+
+
 def _reasoning(value: Any, attributes: dict[str, Any]) -> None:
     if isinstance(value, Mapping):
-        _text(sc.GEN_AI_REQUEST_REASONING_LEVEL)(value.get("effort"), attributes)
+        _reasoning_level(value.get("effort"), attributes)
 
 
 def _conversation(value: Any, attributes: dict[str, Any]) -> None:
@@ -117,51 +77,41 @@ def _encoding_format(value: Any, attributes: dict[str, Any]) -> None:
         attributes[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [value]
 
 
-_SAMPLING: dict[str, _Put] = {
-    "temperature": _number(sc.GEN_AI_REQUEST_TEMPERATURE),
-    "top_p": _number(sc.GEN_AI_REQUEST_TOP_P),
-    "frequency_penalty": _number(sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-    "presence_penalty": _number(sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    "seed": _integer(sc.GEN_AI_REQUEST_SEED),
-    "stop": _stop,
-    "n": _choice_count,
+_SAMPLING: dict[str, Put] = {
+    "temperature": number(sc.GEN_AI_REQUEST_TEMPERATURE),
+    "top_p": number(sc.GEN_AI_REQUEST_TOP_P),
+    "frequency_penalty": number(sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    "presence_penalty": number(sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    "seed": integer(sc.GEN_AI_REQUEST_SEED),
+    "stop": stop,
+    "n": choice_count,
     "service_tier": _service_tier,
 }
-CHAT_REQUEST_FIELDS: dict[str, _Put] = {
+CHAT_REQUEST_FIELDS: dict[str, Put] = {
     **_SAMPLING,
     # max_completion_tokens replaced max_tokens; when both are sent it is the one obeyed.
-    "max_completion_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
-    "max_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS, overridable=True),
-    "reasoning_effort": _text(sc.GEN_AI_REQUEST_REASONING_LEVEL),
+    "max_completion_tokens": integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "max_tokens": integer(sc.GEN_AI_REQUEST_MAX_TOKENS, overridable=True),
+    "reasoning_effort": text(sc.GEN_AI_REQUEST_REASONING_LEVEL),
     "response_format": _format_output_type,
     "modalities": _modalities,
 }
-RESPONSES_REQUEST_FIELDS: dict[str, _Put] = {
+RESPONSES_REQUEST_FIELDS: dict[str, Put] = {
     **_SAMPLING,
-    "max_output_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "max_output_tokens": integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
     "reasoning": _reasoning,
-    "previous_response_id": _text(sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID),
+    "previous_response_id": text(sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID),
     "conversation": _conversation,
     "text": _text_format,
 }
-COMPLETIONS_REQUEST_FIELDS: dict[str, _Put] = {
+COMPLETIONS_REQUEST_FIELDS: dict[str, Put] = {
     **_SAMPLING,
-    "max_tokens": _integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "max_tokens": integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
 }
-EMBEDDINGS_REQUEST_FIELDS: dict[str, _Put] = {
+EMBEDDINGS_REQUEST_FIELDS: dict[str, Put] = {
     "encoding_format": _encoding_format,
-    "dimensions": _integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),
+    "dimensions": integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),
 }
-
-
-def request_reader(fields: Mapping[str, _Put]) -> Callable[[Mapping[str, Any], dict[str, Any]], None]:
-    def read(body: Mapping[str, Any], attributes: dict[str, Any]) -> None:
-        for key, value in body.items():
-            put = fields.get(key)
-            if put is not None and value is not None:
-                put(value, attributes)
-
-    return read
 
 
 read_chat_request = request_reader(CHAT_REQUEST_FIELDS)
