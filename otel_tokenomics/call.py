@@ -60,7 +60,6 @@ class Route:
     __slots__ = (
         "attributes",
         "describe_error",
-        "is_output_chunk",
         "operation",
         "read_chunk",
         "read_input_content",
@@ -73,24 +72,23 @@ class Route:
         operation: str,
         read_request: Callable[[Mapping[str, Any], dict[str, Any]], None],
         read_response: Callable[[InferenceCall, Any], None],
-        read_chunk: Callable[[InferenceCall, Any], None] | None = None,
+        read_chunk: Callable[[InferenceCall, Any], bool] | None = None,
         attributes: Mapping[str, Any] | None = None,
         read_input_content: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None,
-        is_output_chunk: Callable[[Any], bool] | None = None,
         describe_error: Callable[[BaseException], tuple[str | None, int | None]] | None = None,
     ) -> None:
         self.operation = operation
         # Fills span attributes from the request body; only runs for recorded spans.
         self.read_request = read_request
         self.read_response = read_response
+        # Reads one stream chunk and says whether it carried output (for time to
+        # first chunk and time per output chunk). Event streams (Responses,
+        # Anthropic, ConverseStream) open with bookkeeping events sent before any
+        # output exists; one call per chunk answers both, as chunks are many.
         self.read_chunk = read_chunk
         self.attributes = dict(attributes or {})
         # Opt-in only: the request's messages as semconv content attributes.
         self.read_input_content = read_input_content
-        # Which stream chunks carry output, for time to first chunk and time per
-        # output chunk; None means every chunk does. Event streams (Responses API)
-        # open with bookkeeping events that are sent before any output exists.
-        self.is_output_chunk = is_output_chunk
         # The SDK's error as (error.type, HTTP status) where its class name says
         # less than the provider's error code (botocore raises one class for every
         # error inside an event stream); None parts fall back to the defaults.
@@ -181,18 +179,14 @@ class InferenceCall:
 
     def on_chunk(self, chunk: Any) -> None:
         self.chunk_count += 1
-        route = self.route
         try:
-            is_output = route.is_output_chunk
-            if is_output is None or is_output(chunk):
+            read_chunk = self.route.read_chunk
+            if read_chunk is None or read_chunk(self, chunk):
                 now = _perf_counter()
                 if self.first_chunk_at is None:
                     self.first_chunk_at = now
                 self.last_chunk_at = now
                 self.output_chunk_count += 1
-            read_chunk = route.read_chunk
-            if read_chunk is not None:
-                read_chunk(self, chunk)
         except Exception:
             report_internal_error("reading a stream chunk")
 

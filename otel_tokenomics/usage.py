@@ -123,6 +123,28 @@ def count(value: Any) -> int:
     return 0
 
 
+_MISSING = object()
+
+
+def field(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` for a field an SDK model may not have, without its cost.
+
+    A pydantic model answers an unknown name by raising AttributeError from Python
+    code: about 5 µs, more than all the rest of reading a response. Its fields live
+    in ``__dict__``, and fields its SDK does not model (newer API fields) in
+    ``__pydantic_extra__``; both are read directly. Anything else: plain getattr.
+    """
+    namespace = getattr(obj, "__dict__", None)
+    if namespace:
+        value = namespace.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        extra = getattr(obj, "__pydantic_extra__", _MISSING)
+        if extra is not _MISSING:
+            return extra.get(name) if extra else None
+    return getattr(obj, name, None)
+
+
 class Fields(dict):  # type: ignore[type-arg]
     """A plain dict read like an SDK model: ``fields.name`` is ``fields.get(name)``."""
 

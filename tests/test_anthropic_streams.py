@@ -67,6 +67,33 @@ def test_create_stream(instrument, telemetry) -> None:
     assert points["gen_ai.client.operation.time_to_first_chunk"][0].count == 1
 
 
+def test_time_to_first_chunk_waits_for_the_first_delta(instrument, telemetry) -> None:
+    """message_start and content_block_start come before any output is generated."""
+    import time
+
+    import httpx2
+
+    instrument()
+    stream_events = events(("Hel", "lo"))
+    opening, rest = sse(stream_events[:2]), sse(stream_events[2:])
+
+    def body():  # type: ignore[no-untyped-def]
+        yield opening
+        time.sleep(0.25)
+        yield rest
+
+    server = Server()
+    server.routes["/v1/messages"] = lambda request: httpx2.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body()
+    )
+    list(server.client().messages.create(stream=True, **KWARGS))
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.response.time_to_first_chunk"] >= 0.25
+    assert attributes["tokenomics.stream.chunk_count"] == 7
+    (per_chunk,) = telemetry.metrics()["gen_ai.client.operation.time_per_output_chunk"]
+    assert per_chunk.count == 1 and per_chunk.sum < 0.25  # between the two deltas only
+
+
 def test_delta_without_input_counts_keeps_the_start_ones(instrument, telemetry) -> None:
     # Older API versions send only output_tokens in message_delta.
     instrument()

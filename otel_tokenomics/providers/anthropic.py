@@ -31,7 +31,6 @@ from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.anthropic_messages import (
     BEDROCK,
     input_content,
-    is_output_event,
     read_event,
     read_request,
     read_response,
@@ -47,7 +46,6 @@ _MESSAGES = Route(
     read_response,
     read_event,
     read_input_content=input_content,
-    is_output_chunk=is_output_event,
 )
 ROUTES: dict[str, Route] = {
     "/v1/messages": _MESSAGES,

@@ -28,7 +28,7 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop_sequences, text
-from otel_tokenomics.usage import Usage, as_fields, count
+from otel_tokenomics.usage import Usage, as_fields, count, field
 
 BEDROCK = "aws.bedrock"
 
@@ -41,7 +41,7 @@ def message_usage(usage: Any) -> Usage:
     write = count(getattr(usage, "cache_creation_input_tokens", None))
     output = count(getattr(usage, "output_tokens", None))
     five_minutes, one_hour = _ttl_split(getattr(usage, "cache_creation", None))
-    iterations = getattr(usage, "iterations", None)
+    iterations = field(usage, "iterations")  # beta only
     if iterations:
         for iteration in iterations:
             iteration = as_fields(iteration)
@@ -193,11 +193,16 @@ def read_response(call: InferenceCall, response: Any) -> None:
         call.content = [output_message(getattr(message, "content", None), reason)]
 
 
-def read_event(call: InferenceCall, event: Any) -> None:
-    """One raw stream event (SDK model or dict). Usage: see ``merge_stream_usage``."""
+def read_event(call: InferenceCall, event: Any) -> bool:
+    """One raw stream event (SDK model or dict); True for output (``content_block_delta``),
+    the rest is bookkeeping. Usage: see ``merge_stream_usage``."""
     event = as_fields(event)
     kind = getattr(event, "type", None)
-    if kind == "content_block_delta" or kind == "content_block_start":
+    if kind == "content_block_delta":
+        if call.capture:
+            _accumulator(call).add(event, kind)
+        return True
+    if kind == "content_block_start":
         if call.capture:
             _accumulator(call).add(event, kind)
     elif kind == "message_start":
@@ -216,12 +221,7 @@ def read_event(call: InferenceCall, event: Any) -> None:
         usage = getattr(event, "usage", None)
         if usage is not None:
             call.usage = merge_stream_usage(call.usage, usage)
-
-
-def is_output_event(event: Any) -> bool:
-    """Output streams as ``content_block_delta`` events; the rest is bookkeeping."""
-    kind = event.get("type") if isinstance(event, dict) else getattr(event, "type", None)
-    return kind == "content_block_delta"
+    return False
 
 
 # -- opt-in content, in the semconv message shape -------------------------------------------
@@ -332,8 +332,8 @@ class _StreamedMessage:
             return
         entry = self.blocks.setdefault(index, {"block": None, "pieces": []})
         delta = as_fields(getattr(event, "delta", None))
-        for field in ("text", "thinking", "partial_json"):
-            piece = getattr(delta, field, None)
+        for name in ("text", "thinking", "partial_json"):
+            piece = getattr(delta, name, None)
             if isinstance(piece, str):
                 entry["pieces"].append(piece)
                 break

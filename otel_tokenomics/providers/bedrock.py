@@ -222,13 +222,15 @@ def read_converse_response(call: InferenceCall, response: Any) -> None:
         call.content = [_output_message(parts, stop)]
 
 
-def read_converse_event(call: InferenceCall, event: Any) -> None:
+def read_converse_event(call: InferenceCall, event: Any) -> bool:
+    """One ConverseStream event; True for output (``contentBlockDelta``)."""
     if not isinstance(event, dict):
-        return
+        return False
     if "contentBlockDelta" in event:
         if call.capture:
             _stream_output(call).add_converse_delta(event["contentBlockDelta"])
-    elif "metadata" in event:
+        return True
+    if "metadata" in event:
         metadata = as_fields(event["metadata"])
         if metadata.usage is not None:
             call.usage = converse_usage(metadata.usage)
@@ -239,10 +241,7 @@ def read_converse_event(call: InferenceCall, event: Any) -> None:
             call.set_finish_reason(0, stop)
     elif "contentBlockStart" in event and call.capture:
         _stream_output(call).add_converse_start(event["contentBlockStart"])
-
-
-def is_converse_output(event: Any) -> bool:
-    return isinstance(event, dict) and "contentBlockDelta" in event
+    return False
 
 
 # -- InvokeModel ------------------------------------------------------------------------
@@ -349,25 +348,28 @@ def _entries(payload: dict[str, Any]) -> list[dict[str, Any]]:
 # -- InvokeModelWithResponseStream --------------------------------------------------------
 
 
-def read_invoke_chunk(call: InferenceCall, event: Any) -> None:
+def read_invoke_chunk(call: InferenceCall, event: Any) -> bool:
+    """One chunk of InvokeModelWithResponseStream; True when it carried output."""
     chunk = event.get("chunk") if isinstance(event, dict) else None
     payload = _loads(chunk.get("bytes")) if isinstance(chunk, dict) else None
     if not isinstance(payload, dict):
-        return
+        return False
     if isinstance(payload.get("type"), str):
-        read_anthropic_event(call, payload)  # Claude: the Anthropic Messages stream events
+        output = read_anthropic_event(call, payload)  # Claude: the Anthropic Messages stream events
     else:
-        _read_vendor_chunk(call, payload)
+        output = _read_vendor_chunk(call, payload)
     metrics = payload.get(_METRICS_KEY)
     if metrics is not None and call.usage is None:
         call.usage = metrics_usage(metrics)
+    return output
 
 
-def _read_vendor_chunk(call: InferenceCall, payload: dict[str, Any]) -> None:
-    """Nova's Converse-like events, or a generation piece of the other vendors."""
+def _read_vendor_chunk(call: InferenceCall, payload: dict[str, Any]) -> bool:
+    """Nova's Converse-like events, or a generation piece of the other vendors (output)."""
     if "metadata" in payload or "messageStop" in payload or "contentBlockDelta" in payload:
-        read_converse_event(call, payload)
-        return
+        return read_converse_event(call, payload)
+    if "messageStart" in payload or "contentBlockStart" in payload or "contentBlockStop" in payload:
+        return False  # Nova's bookkeeping events
     choices = payload.get("choices")
     entries = [as_fields(c) for c in choices if isinstance(c, dict)] if isinstance(choices, list) else None
     for index, entry in enumerate(entries if entries is not None else _entries(payload)):
@@ -381,6 +383,7 @@ def _read_vendor_chunk(call: InferenceCall, payload: dict[str, Any]) -> None:
             _stream_output(call).add_text(
                 index, text or entry.get("generation") or entry.get("outputText") or entry.get("text")
             )
+    return True
 
 
 # -- opt-in content, in the semconv message shape ------------------------------------------
@@ -572,7 +575,6 @@ CONVERSE_ROUTE = Route(
     read_converse_response,
     read_converse_event,
     read_input_content=converse_input_content,
-    is_output_chunk=is_converse_output,
     describe_error=describe_error,
 )
 INVOKE_ROUTE = Route(

@@ -268,7 +268,8 @@ def read_generate_response(call: InferenceCall, response: Any) -> None:
         call.content = [_output_message(candidate) for candidate in candidates]
 
 
-def read_generate_chunk(call: InferenceCall, chunk: Any) -> None:
+def read_generate_chunk(call: InferenceCall, chunk: Any) -> bool:
+    """Every chunk of a Gemini stream is a response with candidates: all are output."""
     candidates = _read_common(call, chunk)
     if call.capture and candidates:
         output = call.content
@@ -277,6 +278,7 @@ def read_generate_chunk(call: InferenceCall, chunk: Any) -> None:
         for position, candidate in enumerate(candidates):
             index = getattr(candidate, "index", None)
             output.add(index if type(index) is int else position, candidate)
+    return True
 
 
 def read_embed_response(call: InferenceCall, response: Any) -> None:

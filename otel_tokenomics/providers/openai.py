@@ -27,7 +27,7 @@ from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, request_reader, stop, text
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, as_fields, count
+from otel_tokenomics.usage import Usage, as_fields, count, field
 
 # -- request attributes -----------------------------------------------------------------
 
@@ -165,7 +165,7 @@ def _stated_cost(usage: Any) -> float | None:
     With bring-your-own-key the gateway's ``cost`` is only its fee; the upstream
     provider's charge is ``cost_details.upstream_inference_cost``.
     """
-    cost = getattr(usage, "cost", None)
+    cost = field(usage, "cost")  # OpenRouter's; OpenAI's own usage has no such field
     if type(cost) not in (int, float) or not 0 <= cost < float("inf"):
         return None
     total = float(cost)
@@ -253,10 +253,13 @@ def read_completion_response(call: InferenceCall, response: Any) -> None:
         ]
 
 
-def _chunk_reader(accumulate: Callable[[_StreamedOutput, Any], None]) -> Callable[[InferenceCall, Any], None]:
-    """A stream chunk reader for chat and legacy completions; they differ in where text sits."""
+def _chunk_reader(accumulate: Callable[[_StreamedOutput, Any], None]) -> Callable[[InferenceCall, Any], bool]:
+    """A stream chunk reader for chat and legacy completions; they differ in where text sits.
 
-    def read(call: InferenceCall, chunk: Any) -> None:
+    Every chunk counts as output: the first one already carries the first delta.
+    """
+
+    def read(call: InferenceCall, chunk: Any) -> bool:
         if call.response_id is None:
             _read_common(call, chunk)
         usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
@@ -268,6 +271,7 @@ def _chunk_reader(accumulate: Callable[[_StreamedOutput, Any], None]) -> Callabl
                 call.set_finish_reason(choice.index, reason)
             if call.capture:
                 accumulate(_accumulator(call), choice)
+        return True
 
     return read
 
@@ -307,12 +311,18 @@ _RESPONSE_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplet
 _RESPONSE_OPENING_EVENTS = frozenset({"response.created", "response.in_progress"})
 
 
-def read_responses_event(call: InferenceCall, event: Any) -> None:
+def read_responses_event(call: InferenceCall, event: Any) -> bool:
+    """Output of the Responses API streams as ``*.delta`` events (text, refusal,
+    reasoning, tool arguments, audio); the rest is bookkeeping."""
     event_type = event.type
     if event_type in _RESPONSE_TERMINAL_EVENTS:
         read_responses_response(call, event.response)
-    elif event_type in _RESPONSE_OPENING_EVENTS and call.response_id is None:
-        _read_common(call, event.response)
+    elif event_type in _RESPONSE_OPENING_EVENTS:
+        if call.response_id is None:
+            _read_common(call, event.response)
+    else:
+        return isinstance(event_type, str) and event_type.endswith(".delta")
+    return False
 
 
 def read_compaction_response(call: InferenceCall, response: Any) -> None:
@@ -323,13 +333,6 @@ def read_compaction_response(call: InferenceCall, response: Any) -> None:
     usage = getattr(response, "usage", None)
     if usage is not None:
         call.usage = responses_usage(usage)
-
-
-def is_responses_output_event(event: Any) -> bool:
-    """Output of the Responses API streams as ``*.delta`` events (text, refusal,
-    reasoning, tool arguments, audio); the rest is bookkeeping."""
-    event_type = getattr(event, "type", None)
-    return isinstance(event_type, str) and event_type.endswith(".delta")
 
 
 def read_embeddings_response(call: InferenceCall, response: Any) -> None:
@@ -639,7 +642,6 @@ ROUTES: dict[str, Route] = {
         read_responses_event,
         attributes={sc.OPENAI_API_TYPE: "responses"},
         read_input_content=responses_input_content,
-        is_output_chunk=is_responses_output_event,
     ),
     "/responses/compact": Route(
         "chat",
