@@ -519,3 +519,37 @@ def test_vertex_provisioned_throughput_is_recorded(instrument, telemetry) -> Non
     attributes = telemetry.span().attributes
     assert attributes["tokenomics.response.service_tier"] == "provisioned_throughput"
     assert attributes["gen_ai.usage.input_tokens"] == 100
+    # Prepaid capacity: the call costs nothing per token, and the span says so
+    # rather than billing it at the on-demand price.
+    assert attributes["tokenomics.cost.status"] == "priced"
+    assert attributes["tokenomics.cost.source"] == "provider"
+    assert attributes["tokenomics.cost.total"] == 0.0
+    assert attributes["tokenomics.cost.input"] == 0.0
+    assert attributes["tokenomics.pricing.model"] == "gemini-2.5-flash"
+
+
+def test_flex_inference_is_billed_at_half_price(instrument, telemetry) -> None:
+    instrument()
+    _generate(
+        response(candidate(text("ok")), usage=usage_metadata(100, 10)),
+        headers={"x-gemini-service-tier": "flex"},
+        model="gemini-2.5-flash",
+        contents="x",
+        config={"service_tier": "flex"},
+    )
+    attributes = telemetry.span().attributes
+    assert attributes["tokenomics.response.service_tier"] == "flex"
+    assert attributes["tokenomics.cost.total"] == pytest.approx((100 * 0.15 + 10 * 1.25) / M, **EXACT)
+
+
+def test_vertex_flex_traffic_is_billed_at_half_price(instrument, telemetry) -> None:
+    instrument()
+    _generate(
+        response(candidate(text("ok")), usage=usage_metadata(100, 10, traffic_type="ON_DEMAND_FLEX")),
+        model="gemini-2.5-flash",
+        contents="x",
+        vertex=True,
+    )
+    attributes = telemetry.span().attributes
+    assert attributes["tokenomics.response.service_tier"] == "on_demand_flex"
+    assert attributes["tokenomics.cost.total"] == pytest.approx((100 * 0.15 + 10 * 1.25) / M, **EXACT)

@@ -58,8 +58,10 @@ SERVICE_TIER_HEADER = "x-gemini-service-tier"
 _TRAFFIC_CONTEXTS: dict[str, tuple[tuple[str, str], ...]] = {
     "ON_DEMAND_FLEX": (("service_tier", "flex"),),
     "ON_DEMAND_PRIORITY": (("service_tier", "priority"),),
-    "PROVISIONED_THROUGHPUT": (("traffic_type", "provisioned_throughput"),),
 }
+# Served from capacity bought ahead (GSUs): the call itself is not billed per token.
+# A request over the provisioned quota is served, and billed, on demand, and says so.
+_PREPAID_TRAFFIC = "PROVISIONED_THROUGHPUT"
 _TIER_CONTEXTS: dict[str, tuple[tuple[str, str], ...]] = {
     "flex": (("service_tier", "flex"),),
     "priority": (("service_tier", "priority"),),
@@ -228,8 +230,11 @@ def _price_context(call: InferenceCall, response: Any, metadata: Any) -> None:
     if traffic:
         # Vertex says how the call was served (on demand, flex, priority, provisioned).
         call.set_attribute(sc.TOKENOMICS_RESPONSE_SERVICE_TIER, traffic.lower())
-        context = _TRAFFIC_CONTEXTS.get(traffic.upper())
-        call.price_context = context
+        traffic = traffic.upper()
+        if traffic == _PREPAID_TRAFFIC and call.usage is not None:
+            # What the response says this call cost: nothing beyond the subscription.
+            call.usage.provider_cost = 0.0
+        call.price_context = _TRAFFIC_CONTEXTS.get(traffic)
         return
     headers = getattr(getattr(response, "sdk_http_response", None), "headers", None)
     if isinstance(headers, Mapping):
