@@ -57,6 +57,18 @@ def _create(client: Any, **kwargs: Any) -> Any:
     return getattr(client, "messages", client).create(**kwargs)
 
 
+def test_sampling_parameters_sent_through_extra_body_are_recorded(instrument, telemetry) -> None:
+    """messages.create takes temperature, top_p and top_k only through extra_body."""
+    instrument()
+    server = _server()
+    _create(server.client(), extra_body={"temperature": 0.3, "top_p": 0.8, "top_k": 40})
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.request.temperature"] == 0.3
+    assert attributes["gen_ai.request.top_p"] == 0.8
+    assert attributes["gen_ai.request.top_k"] == 40.0
+    assert server.request_json()["top_k"] == 40
+
+
 def test_create_records_tokens_and_cost(instrument, telemetry) -> None:
     instrument()
     server = _server()
