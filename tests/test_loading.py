@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import pathlib
 import subprocess
 import sys
+from typing import Any
 
 import tomllib
 from openai_fakes import Server, chat_completion, embeddings_response
@@ -27,28 +30,80 @@ def test_import_is_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
+# SDK import name -> (entry point, "module:attribute path" of the function we replace)
+PATCH_POINTS = {
+    "openai": ("tokenomics_openai", "openai._base_client:SyncAPIClient.request"),
+    "anthropic": ("tokenomics_anthropic", "anthropic._base_client:SyncAPIClient.request"),
+    "google.genai": ("tokenomics_google_genai", "google.genai.models:Models._generate_content"),
+    "botocore": ("tokenomics_bedrock", "botocore.client:BaseClient._make_api_call"),
+}
+_PATCH_PROBE = """
+import importlib, json, sys
+import otel_tokenomics
+
+points = json.loads(sys.argv[1])
+uninstrument_first = sys.argv[2] == "1"
+
+def owner(target):
+    module, _, path = target.partition(":")
+    value = importlib.import_module(module)
+    for name in path.split("."):
+        value = getattr(value, name)
+    # Whose code runs there: ours (otel_tokenomics/...) or the SDK's.
+    return "otel_tokenomics" if "otel_tokenomics" in value.__code__.co_filename else "sdk"
+
+active = otel_tokenomics.instrument()
+imported = [sdk for sdk in points if sdk in sys.modules]
+if uninstrument_first:
+    otel_tokenomics.uninstrument()
+patched = {sdk: owner(target) for sdk, (_name, target) in points.items()}
+otel_tokenomics.uninstrument()
+restored = {sdk: owner(target) for sdk, (_name, target) in points.items()}
+print(json.dumps({"active": sorted(active), "imported": imported, "patched": patched, "restored": restored}))
+"""
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # google.genai without the google namespace package
+        return False
+
+
+def _probe(uninstrument_first: bool) -> dict[str, Any]:
+    installed = {
+        sdk: point for sdk, point in PATCH_POINTS.items() if importlib.util.find_spec(sdk.split(".")[0])
+    }
+    if "google.genai" in installed and importlib.util.find_spec("google.genai") is None:
+        del installed["google.genai"]
+    out = subprocess.run(
+        [sys.executable, "-c", _PATCH_PROBE, json.dumps(installed), "1" if uninstrument_first else "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert "could not instrument" not in out.stderr
+    result: dict[str, Any] = json.loads(out.stdout)
+    result["installed"] = installed
+    return result
+
+
 def test_instrument_imports_no_sdk_and_patches_each_when_the_app_imports_it() -> None:
     """instrument() must not import SDKs the app may never use; each is patched on its import."""
-    code = (
-        "import sys, otel_tokenomics; active = otel_tokenomics.instrument(); "
-        "sdks = ('openai', 'anthropic', 'google.genai', 'botocore'); "
-        "print(sorted(active)); print([m for m in sdks if m in sys.modules]); "
-        "import openai, anthropic; "
-        "from openai import _base_client as o; from anthropic import _base_client as a; "
-        "where = lambda f: f.__code__.co_filename.rsplit('/', 2)[-2:]; "
-        "print(where(o.SyncAPIClient.request), where(a.SyncAPIClient.request)); "
-        "otel_tokenomics.uninstrument(); import boto3; from google import genai; "
-        "print(where(o.SyncAPIClient.request))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    active, imported, patched, restored = out.stdout.strip().splitlines()
-    assert active == str(
-        sorted(["tokenomics_openai", "tokenomics_anthropic", "tokenomics_google_genai", "tokenomics_bedrock"])
-    )
-    assert imported == "[]"
-    assert patched == "['otel_tokenomics', 'stainless.py'] ['otel_tokenomics', 'stainless.py']"
-    assert restored == "['openai', '_base_client.py']"
-    assert "could not instrument" not in out.stderr
+    result = _probe(uninstrument_first=False)
+    installed = result["installed"]
+    assert result["active"] == sorted(name for name, _target in installed.values())
+    assert result["imported"] == []
+    for sdk in installed:
+        assert result["patched"][sdk] == "otel_tokenomics", sdk
+        assert result["restored"][sdk] == "sdk", sdk
+
+
+def test_uninstrument_before_the_sdk_is_imported_leaves_it_unpatched() -> None:
+    result = _probe(uninstrument_first=True)
+    for sdk in result["installed"]:
+        assert result["patched"][sdk] == "sdk", sdk
 
 
 def test_instrument_reads_the_price_catalog_at_start_up_not_in_the_first_call() -> None:
