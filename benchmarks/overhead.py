@@ -256,6 +256,9 @@ IMPORT_OURS = "import otel_tokenomics; otel_tokenomics.instrument()"
 
 def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
+    # Installed packages have their bytecode compiled; without it every fresh
+    # interpreter would compile our sources again and the import time would be that.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 

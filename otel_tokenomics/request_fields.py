@@ -92,7 +92,19 @@ def request_reader(fields: Mapping[str, Put], nested: frozenset[str] = _NOTHING_
     level down (Bedrock's ``inferenceConfig``); only one level is read.
     """
 
+    table = tuple(fields.items())
+    size = len(table)
+
     def read(body: Mapping[str, Any], attributes: dict[str, Any], depth: int = 0) -> None:
+        if len(body) > size and not nested:
+            # A body longer than the table: ask it for the keys we read. The anthropic
+            # SDK hands over every parameter, unset ones as sentinels (17 keys, 4 set).
+            get = body.get
+            for key, put in table:
+                value = get(key)
+                if value is not None:
+                    put(value, attributes)
+            return
         for key, value in body.items():
             put = fields.get(key)
             if put is not None:
