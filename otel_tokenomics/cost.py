@@ -93,6 +93,9 @@ def cost_attributes(status: str, cost: Cost | None) -> Mapping[str, Any]:
         return _STATUS_ONLY.get(status) or {sc.TOKENOMICS_COST_STATUS: status}
     if cost.split and cost.version and cost.model:
         # The common case as one literal: this runs for every priced call.
+        # A Decimal becomes a float through its string: skip that for the zeros
+        # (no cache write, no cache at all) that most calls have.
+        read, write, savings = cost.cache_read, cost.cache_write, cost.cache_savings
         return {
             sc.TOKENOMICS_COST_STATUS: status,
             sc.TOKENOMICS_COST_TOTAL: float(cost.total),
@@ -101,10 +104,10 @@ def cost_attributes(status: str, cost: Cost | None) -> Mapping[str, Any]:
             sc.TOKENOMICS_PRICING_VERSION: cost.version,
             sc.TOKENOMICS_PRICING_MODEL: cost.model,
             sc.TOKENOMICS_COST_INPUT: float(cost.input),
-            sc.TOKENOMICS_COST_CACHE_READ: float(cost.cache_read),
-            sc.TOKENOMICS_COST_CACHE_WRITE: float(cost.cache_write),
+            sc.TOKENOMICS_COST_CACHE_READ: float(read) if read else 0.0,
+            sc.TOKENOMICS_COST_CACHE_WRITE: float(write) if write else 0.0,
             sc.TOKENOMICS_COST_OUTPUT: float(cost.output),
-            sc.TOKENOMICS_COST_CACHE_SAVINGS: float(cost.cache_savings),
+            sc.TOKENOMICS_COST_CACHE_SAVINGS: float(savings) if savings else 0.0,
         }
     attributes: dict[str, Any] = {
         sc.TOKENOMICS_COST_STATUS: status,

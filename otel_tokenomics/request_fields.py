@@ -102,7 +102,9 @@ def request_reader(fields: Mapping[str, Put], nested: frozenset[str] = _NOTHING_
             get = body.get
             for key, put in table:
                 value = get(key)
-                if value is not None:
+                # Its unset parameters are sentinels that are false, and so are None
+                # and empty values; 0 and 0.0 are real (temperature=0).
+                if value or value == 0:
                     put(value, attributes)
             return
         for key, value in body.items():

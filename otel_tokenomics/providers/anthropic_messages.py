@@ -28,19 +28,30 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop_sequences, text
-from otel_tokenomics.usage import Usage, as_fields, count, field
+from otel_tokenomics.usage import Fields, Usage, as_fields, count, field
 
 BEDROCK = "aws.bedrock"
 
 
+def _tokens(value: Any) -> int:
+    # The common case (a non-negative int) without a call; count() for the rest.
+    return value if type(value) is int and value >= 0 else count(value)
+
+
 def message_usage(usage: Any) -> Usage:
-    """A ``Usage`` / ``BetaUsage`` / ``MessageDeltaUsage`` (or its dict) in semconv arithmetic."""
-    usage = as_fields(usage)
-    uncached = count(getattr(usage, "input_tokens", None))
-    read = count(getattr(usage, "cache_read_input_tokens", None))
-    write = count(getattr(usage, "cache_creation_input_tokens", None))
-    output = count(getattr(usage, "output_tokens", None))
-    five_minutes, one_hour = _ttl_split(getattr(usage, "cache_creation", None))
+    """A ``Usage`` / ``BetaUsage`` / ``MessageDeltaUsage`` (or its dict) in semconv arithmetic.
+
+    Runs for every call: SDK models are read with plain getattr, the rare parts
+    (TTL split, thinking, server tools, beta iterations) only when present.
+    """
+    if isinstance(usage, dict):
+        usage = Fields(usage)
+    uncached = _tokens(getattr(usage, "input_tokens", None))
+    read = _tokens(getattr(usage, "cache_read_input_tokens", None))
+    write = _tokens(getattr(usage, "cache_creation_input_tokens", None))
+    output = _tokens(getattr(usage, "output_tokens", None))
+    creation = getattr(usage, "cache_creation", None)
+    five_minutes, one_hour = _ttl_split(creation) if creation is not None else (None, None)
     iterations = field(usage, "iterations")  # beta only
     if iterations:
         for iteration in iterations:
@@ -59,15 +70,19 @@ def message_usage(usage: Any) -> Usage:
                 five_minutes = (five_minutes or 0) + extra_5m
                 one_hour = (one_hour or 0) + (extra_1h or 0)
     result = Usage(uncached + read + write, output)
-    result.cache_read_tokens = read
-    result.cache_write_tokens = write
-    if write and (five_minutes or one_hour):
-        result.cache_write_by_ttl = {"5m": five_minutes or 0, "1h": one_hour or 0}
-    details = as_fields(getattr(usage, "output_tokens_details", None))
+    if read:
+        result.cache_read_tokens = read
+    if write:
+        result.cache_write_tokens = write
+        if five_minutes or one_hour:
+            result.cache_write_by_ttl = {"5m": five_minutes or 0, "1h": one_hour or 0}
+    details = getattr(usage, "output_tokens_details", None)
     if details is not None:
-        result.reasoning_tokens = min(count(getattr(details, "thinking_tokens", None)), output)
-    server = as_fields(getattr(usage, "server_tool_use", None))
+        thinking = count(getattr(as_fields(details), "thinking_tokens", None))
+        result.reasoning_tokens = min(thinking, output)
+    server = getattr(usage, "server_tool_use", None)
     if server is not None:
+        server = as_fields(server)
         result.web_search_requests = count(getattr(server, "web_search_requests", None))
         result.web_fetch_requests = count(getattr(server, "web_fetch_requests", None))
     return result
