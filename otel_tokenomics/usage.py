@@ -80,7 +80,13 @@ class Usage:
 
     @property
     def has_modalities(self) -> bool:
-        """Whether the provider broke any count down by modality."""
+        """Whether the provider broke any count down by modality.
+
+        The modality fields stay class defaults (None) unless an adapter set them,
+        so a glance at the instance's own fields answers for most calls.
+        """
+        if _MODALITY_FIELDS.isdisjoint(self.__dict__):
+            return False
         return not (
             self.text_input_tokens is None
             and self.image_input_tokens is None
@@ -104,6 +110,18 @@ class Usage:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items() if v not in (None, 0))
         return f"Usage({fields})"
+
+
+_MODALITY_FIELDS = frozenset(
+    {
+        "text_input_tokens",
+        "image_input_tokens",
+        "audio_input_tokens",
+        "text_output_tokens",
+        "image_output_tokens",
+        "audio_output_tokens",
+    }
+)
 
 
 def count(value: Any) -> int:

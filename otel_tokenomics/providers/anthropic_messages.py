@@ -28,14 +28,9 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop_sequences, text
-from otel_tokenomics.usage import Fields, Usage, as_fields, count, field
+from otel_tokenomics.usage import Fields, Usage, as_fields, count
 
 BEDROCK = "aws.bedrock"
-
-
-def _tokens(value: Any) -> int:
-    # The common case (a non-negative int) without a call; count() for the rest.
-    return value if type(value) is int and value >= 0 else count(value)
 
 
 def message_usage(usage: Any) -> Usage:
@@ -46,13 +41,23 @@ def message_usage(usage: Any) -> Usage:
     """
     if isinstance(usage, dict):
         usage = Fields(usage)
-    uncached = _tokens(getattr(usage, "input_tokens", None))
-    read = _tokens(getattr(usage, "cache_read_input_tokens", None))
-    write = _tokens(getattr(usage, "cache_creation_input_tokens", None))
-    output = _tokens(getattr(usage, "output_tokens", None))
+    # Counts are almost always plain non-negative ints: taken as they are, without
+    # a call; count() cleans up anything else.
+    uncached = getattr(usage, "input_tokens", None)
+    if type(uncached) is not int or uncached < 0:
+        uncached = count(uncached)
+    read = getattr(usage, "cache_read_input_tokens", None)
+    if type(read) is not int or read < 0:
+        read = count(read)
+    write = getattr(usage, "cache_creation_input_tokens", None)
+    if type(write) is not int or write < 0:
+        write = count(write)
+    output = getattr(usage, "output_tokens", None)
+    if type(output) is not int or output < 0:
+        output = count(output)
     creation = getattr(usage, "cache_creation", None)
     five_minutes, one_hour = _ttl_split(creation) if creation is not None else (None, None)
-    iterations = field(usage, "iterations")  # beta only
+    iterations = _iterations(usage)
     if iterations:
         for iteration in iterations:
             iteration = as_fields(iteration)
@@ -86,6 +91,21 @@ def message_usage(usage: Any) -> Usage:
         result.web_search_requests = count(getattr(server, "web_search_requests", None))
         result.web_fetch_requests = count(getattr(server, "web_fetch_requests", None))
     return result
+
+
+def _iterations(usage: Any) -> Any:
+    """Beta ``usage.iterations``, read without a missing-attribute lookup on the plain
+    ``Usage`` model (see :func:`otel_tokenomics.usage.field`): this runs for every call."""
+    namespace = getattr(usage, "__dict__", None)
+    if not namespace:
+        return getattr(usage, "iterations", None)  # a dict read as fields
+    iterations = namespace.get("iterations")
+    if iterations is None:
+        # An SDK older than the field keeps it with the other unmodelled ones.
+        extra = getattr(usage, "__pydantic_extra__", None)
+        if extra:
+            iterations = extra.get("iterations")
+    return iterations
 
 
 def _ttl_split(cache_creation: Any) -> tuple[int | None, int | None]:
@@ -187,7 +207,7 @@ def _read_usage(call: InferenceCall, usage: Any) -> None:
     """Usage fields that are not token counts: the tier served and the price mode."""
     tier = getattr(usage, "service_tier", None)
     if isinstance(tier, str):
-        call.set_attribute(sc.TOKENOMICS_RESPONSE_SERVICE_TIER, tier)
+        call.end_attributes[sc.TOKENOMICS_RESPONSE_SERVICE_TIER] = tier
     speed = getattr(usage, "speed", None)
     # Fast mode is priced apart (a catalog variant); service tiers are not.
     if isinstance(speed, str) and speed != "standard":
@@ -195,7 +215,7 @@ def _read_usage(call: InferenceCall, usage: Any) -> None:
 
 
 def read_response(call: InferenceCall, response: Any) -> None:
-    message = as_fields(response)
+    message = Fields(response) if isinstance(response, dict) else response
     _read_head(call, message)
     reason = getattr(message, "stop_reason", None)
     if isinstance(reason, str):
