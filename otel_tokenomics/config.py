@@ -38,17 +38,17 @@ class Options:
     # host (or host:port) -> gen_ai.provider.name, consulted before the built-in table.
     provider_map: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def content_on_span(self) -> bool:
-        return self.capture_content in (SPAN_ONLY, SPAN_AND_EVENT)
+    # Derived from capture_content once: every call asks them, a property would
+    # compare strings on each ask.
+    content_on_span: bool = field(init=False, default=False)
+    content_in_event: bool = field(init=False, default=False)
+    capture_any_content: bool = field(init=False, default=False)
 
-    @property
-    def content_in_event(self) -> bool:
-        return self.capture_content in (EVENT_ONLY, SPAN_AND_EVENT)
-
-    @property
-    def capture_any_content(self) -> bool:
-        return self.capture_content != NO_CONTENT
+    def __post_init__(self) -> None:
+        mode = self.capture_content
+        object.__setattr__(self, "content_on_span", mode in (SPAN_ONLY, SPAN_AND_EVENT))
+        object.__setattr__(self, "content_in_event", mode in (EVENT_ONLY, SPAN_AND_EVENT))
+        object.__setattr__(self, "capture_any_content", mode != NO_CONTENT)
 
     @property
     def legacy_metrics(self) -> bool:
