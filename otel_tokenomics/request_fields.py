@@ -85,6 +85,10 @@ def choice_count(value: Any, attributes: dict[str, Any]) -> None:
         attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = value
 
 
+# What a request parameter can be (JSON values); None and SDK sentinels are not.
+_VALUE_TYPES = frozenset({int, float, str, list, tuple, dict})
+
+
 def request_reader(fields: Mapping[str, Put], nested: frozenset[str] = _NOTHING_NESTED) -> Reader:
     """``read(body, attributes)``: every key of ``body`` that ``fields`` names, put.
 
@@ -102,9 +106,9 @@ def request_reader(fields: Mapping[str, Put], nested: frozenset[str] = _NOTHING_
             get = body.get
             for key, put in table:
                 value = get(key)
-                # Its unset parameters are sentinels that are false, and so are None
-                # and empty values; 0 and 0.0 are real (temperature=0).
-                if value or value == 0:
+                # Unset parameters are None or the SDK's sentinels, whose truth test is
+                # Python code: the class says it at C speed.
+                if value.__class__ in _VALUE_TYPES:
                     put(value, attributes)
             return
         for key, value in body.items():
