@@ -21,7 +21,16 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from otel_tokenomics.call import OUTCOME_CLOSED_EARLY, OUTCOME_COMPLETED, InferenceCall, report_internal_error
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from otel_tokenomics.call import (
+    IN_CALL,
+    OUTCOME_CLOSED_EARLY,
+    OUTCOME_COMPLETED,
+    InferenceCall,
+    report_internal_error,
+)
 
 CALL_ATTRIBUTE = "_tokenomics_call"
 
@@ -43,6 +52,80 @@ def follow_stream(stream: Any, call: InferenceCall) -> bool:
     except Exception:
         report_internal_error("following a stream")
         return False
+
+
+_END = object()
+
+
+def observe(call: InferenceCall, source: Iterator[Any], request_in_first_next: bool = False) -> Iterator[Any]:
+    """Yield what ``source`` yields, reporting each item to ``call``; end it exactly once.
+
+    The one loop behind every stream we follow: an SDK stream's ``__iter__`` and a
+    generator an SDK returns (:func:`otel_tokenomics.wrapping.follow_iterator`).
+    With ``request_in_first_next`` the first ``next()`` runs with the call's span
+    current and the call marked open: a generator function sends its request then.
+    """
+    on_chunk = call.on_chunk
+    try:
+        if request_in_first_next:
+            token = otel_context.attach(trace.set_span_in_context(call.span))
+            in_call = IN_CALL.set(True)
+            try:
+                first = next(source, _END)
+            finally:
+                IN_CALL.reset(in_call)
+                otel_context.detach(token)
+            if first is _END:
+                call.end_stream(OUTCOME_COMPLETED)
+                return
+            on_chunk(first)
+            yield first
+        for item in source:
+            on_chunk(item)
+            yield item
+    except GeneratorExit:
+        call.end_stream(OUTCOME_CLOSED_EARLY)
+        raise
+    except BaseException as error:
+        call.fail(error)
+        raise
+    call.end_stream(OUTCOME_COMPLETED)
+
+
+async def observe_async(
+    call: InferenceCall, source: AsyncIterator[Any], request_in_first_next: bool = False
+) -> AsyncIterator[Any]:
+    """:func:`observe` for an async iterator.
+
+    On close the source is not awaited: a generator collected outside its event
+    loop may not await while closing. Dropped with this frame, it is closed by the
+    loop's async-generator finalizer.
+    """
+    on_chunk = call.on_chunk
+    try:
+        if request_in_first_next:
+            token = otel_context.attach(trace.set_span_in_context(call.span))
+            in_call = IN_CALL.set(True)
+            try:
+                first = await anext(source, _END)
+            finally:
+                IN_CALL.reset(in_call)
+                otel_context.detach(token)
+            if first is _END:
+                call.end_stream(OUTCOME_COMPLETED)
+                return
+            on_chunk(first)
+            yield first
+        async for item in source:
+            on_chunk(item)
+            yield item
+    except GeneratorExit:
+        call.end_stream(OUTCOME_CLOSED_EARLY)
+        raise
+    except BaseException as error:
+        call.fail(error)
+        raise
+    call.end_stream(OUTCOME_COMPLETED)
 
 
 # The subclasses we made, so a stream followed twice is not subclassed twice.
@@ -93,19 +176,7 @@ def _sync_namespace(cls: type) -> dict[str, Any]:
         return item
 
     def __iter__(self: Any) -> Iterator[Any]:
-        call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
-        on_chunk = call.on_chunk
-        try:
-            for item in base_iter(self):
-                on_chunk(item)
-                yield item
-        except GeneratorExit:
-            call.end_stream(OUTCOME_CLOSED_EARLY)
-            raise
-        except BaseException as error:
-            call.fail(error)
-            raise
-        call.end_stream(OUTCOME_COMPLETED)
+        return observe(self.__dict__[CALL_ATTRIBUTE], base_iter(self))
 
     namespace: dict[str, Any] = {"__iter__": __iter__}
     if base_next is not None:
@@ -140,20 +211,8 @@ def _async_namespace(cls: type) -> dict[str, Any]:
         call.on_chunk(item)
         return item
 
-    async def __aiter__(self: Any) -> AsyncIterator[Any]:
-        call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
-        on_chunk = call.on_chunk
-        try:
-            async for item in base_aiter(self):
-                on_chunk(item)
-                yield item
-        except GeneratorExit:
-            call.end_stream(OUTCOME_CLOSED_EARLY)
-            raise
-        except BaseException as error:
-            call.fail(error)
-            raise
-        call.end_stream(OUTCOME_COMPLETED)
+    def __aiter__(self: Any) -> AsyncIterator[Any]:
+        return observe_async(self.__dict__[CALL_ATTRIBUTE], base_aiter(self))
 
     namespace: dict[str, Any] = {"__anext__": __anext__, "__aiter__": __aiter__}
     if base_close is not None:

@@ -24,14 +24,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from otel_tokenomics.call import (
-    IN_CALL,
-    OUTCOME_CLOSED_EARLY,
-    OUTCOME_COMPLETED,
-    InferenceCall,
-    Route,
-    report_internal_error,
-)
+from otel_tokenomics.call import IN_CALL, InferenceCall, Route, report_internal_error
+from otel_tokenomics.streams import observe, observe_async
 from otel_tokenomics.telemetry import Telemetry
 
 try:  # the keys is_instrumentation_enabled() reads, read from one context lookup
@@ -142,68 +136,10 @@ def follow_iterator(call: InferenceCall, source: Iterator[Any]) -> Iterator[Any]
     exhausted, closed (``close()``, ``break``, collected while suspended), or failed.
     """
     call.may_be_abandoned()
-    on_chunk = call.on_chunk
-    try:
-        token = _attach(_set_span_in_context(call.span))
-        in_call = IN_CALL.set(True)
-        try:
-            first = next(source, _END)
-        finally:
-            IN_CALL.reset(in_call)
-            _detach(token)
-        if first is not _END:
-            on_chunk(first)
-            yield first
-            for item in source:
-                on_chunk(item)
-                yield item
-    except GeneratorExit:
-        call.end_stream(OUTCOME_CLOSED_EARLY)
-        _close(source)
-        raise
-    except BaseException as error:
-        call.fail(error)
-        raise
-    call.end_stream(OUTCOME_COMPLETED)
+    return observe(call, source, request_in_first_next=True)
 
 
-async def follow_async_iterator(call: InferenceCall, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+def follow_async_iterator(call: InferenceCall, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """:func:`follow_iterator` for an async iterator."""
     call.may_be_abandoned()
-    on_chunk = call.on_chunk
-    try:
-        token = _attach(_set_span_in_context(call.span))
-        in_call = IN_CALL.set(True)
-        try:
-            first = await anext(source, _END)
-        finally:
-            IN_CALL.reset(in_call)
-            _detach(token)
-        if first is not _END:
-            on_chunk(first)
-            yield first
-            async for item in source:
-                on_chunk(item)
-                yield item
-    except GeneratorExit:
-        # The source is not awaited here: a generator collected outside its event
-        # loop may not await while closing. Dropped with this frame, it is closed by
-        # the loop's async-generator finalizer.
-        call.end_stream(OUTCOME_CLOSED_EARLY)
-        raise
-    except BaseException as error:
-        call.fail(error)
-        raise
-    call.end_stream(OUTCOME_COMPLETED)
-
-
-_END = object()
-
-
-def _close(source: Any) -> None:
-    close = getattr(source, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:
-            report_internal_error("closing a stream")
+    return observe_async(call, source, request_in_first_next=True)
