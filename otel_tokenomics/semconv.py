@@ -639,6 +639,7 @@ class TokenomicsCostSourceValues:
     CATALOG = "catalog"
     OVERRIDE = "override"
     PROVIDER = "provider"
+    LOCAL = "local"
 
 
 class TokenomicsCostStatusValues:

@@ -31,6 +31,12 @@ logger = logging.getLogger("otel_tokenomics")
 SOURCE_CATALOG = "catalog"
 SOURCE_OVERRIDE = "override"
 SOURCE_PROVIDER = "provider"
+SOURCE_LOCAL = "local"
+
+# Providers that run the model on the user's own hardware: no per-token bill, so
+# a call costs 0 by design (status priced, source local), unless the user prices
+# it (GPU time per token) with an override, which is looked up first.
+LOCAL_PROVIDERS = frozenset({"ollama", "lm_studio"})
 
 
 class Match:
@@ -178,6 +184,8 @@ class Pricer:
         if usage.provider_cost is not None:
             return _stated(usage.provider_cost, cost, provider)
         if cost is None:
+            if provider in LOCAL_PROVIDERS:
+                return _local(provider)
             self._warn_unpriced(provider, models)
         return cost
 
@@ -237,3 +245,12 @@ def _stated(amount: float, computed: Cost | None, provider: str) -> Cost:
     )
     cost.split = False
     return cost
+
+
+def _local(provider: str) -> Cost:
+    """A call served on the user's own hardware: 0 in every class, said to be on purpose.
+
+    No price entry stands behind it, so no ``tokenomics.pricing.model`` or version.
+    """
+    zero = Decimal(0)
+    return Cost(zero, zero, zero, zero, zero, model="", provider=provider, source=SOURCE_LOCAL, version="")
