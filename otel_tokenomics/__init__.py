@@ -16,7 +16,15 @@ from typing import Any
 
 from otel_tokenomics.version import __version__
 
-__all__ = ["PriceOverrideError", "__version__", "instrument", "instrumented", "set_prices", "uninstrument"]
+__all__ = [
+    "PriceOverrideError",
+    "__version__",
+    "inference",
+    "instrument",
+    "instrumented",
+    "set_prices",
+    "uninstrument",
+]
 
 logger = logging.getLogger("otel_tokenomics")
 _lock = threading.Lock()
@@ -52,6 +60,13 @@ def instrument(
 
     if prices is not None or not pricing.is_configured():
         pricing.configure(prices)  # a bad price file fails here, loudly, and never inside a call
+    try:
+        from otel_tokenomics import manual
+
+        # Calls recorded by hand (otel_tokenomics.inference) go where the patched ones go.
+        manual.configure(tracer_provider, meter_provider, **options)
+    except Exception:
+        logger.warning("otel-tokenomics could not configure manual calls", exc_info=True)
     active: list[str] = []
     with _lock:
         for name, (package, target) in INSTRUMENTORS.items():
@@ -82,10 +97,15 @@ def set_prices(prices: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "PriceOverrideError":  # lazily: importing the package loads no pricing code
+    # Lazily: importing the package loads no pricing or tracing code.
+    if name == "PriceOverrideError":
         from otel_tokenomics.pricing.overrides import PriceOverrideError
 
         return PriceOverrideError
+    if name == "inference":
+        from otel_tokenomics.manual import inference
+
+        return inference
     raise AttributeError(name)
 
 
