@@ -269,7 +269,8 @@ class InferenceCall:
                 report_internal_error("describing an error")
         if status is None:
             code = getattr(error, "status_code", None)
-            status = code if isinstance(code, int) else None
+            # Only an HTTP status: ollama's error sent inside a stream says -1.
+            status = code if type(code) is int and 100 <= code <= 599 else None
         return error_type or type(error).__qualname__, status
 
     def _end_attributes(

@@ -46,7 +46,7 @@ from otel_tokenomics.call import (
     Route,
     report_internal_error,
 )
-from otel_tokenomics.usage import SOURCE_ESTIMATED, Usage, count
+from otel_tokenomics.usage import SOURCE_ESTIMATED, Fields, Usage, count
 
 __all__ = ["USAGE_FORMATS", "ManualCall", "inference"]
 
@@ -58,8 +58,8 @@ USAGE_FORMATS: dict[str, str] = {
     "anthropic": "otel_tokenomics.providers.anthropic_messages:message_usage",
     "gemini": "otel_tokenomics.manual:gemini_usage",
     "bedrock": "otel_tokenomics.providers.bedrock:converse_usage",
-    "cohere": "otel_tokenomics.manual:cohere_usage",
-    "ollama": "otel_tokenomics.manual:ollama_usage",
+    "cohere": "otel_tokenomics.providers.cohere:chat_usage",
+    "ollama": "otel_tokenomics.providers.ollama:read_usage",
 }
 
 # gen_ai.provider.name -> the usage format its API speaks, when the caller names none.
@@ -117,24 +117,10 @@ def gemini_usage(raw: Mapping[str, Any]) -> Usage:
     return generate_usage(_snake_keys(raw))
 
 
-def cohere_usage(raw: Mapping[str, Any]) -> Usage:
-    """Cohere v2 ``usage``: ``billed_units`` is what Cohere bills; ``tokens`` when it is absent."""
-    billed = raw.get("billed_units")
-    counts = billed if isinstance(billed, Mapping) else raw.get("tokens")
-    if not isinstance(counts, Mapping):
-        counts = {}
-    return Usage(count(counts.get("input_tokens")), count(counts.get("output_tokens")))
+_readers: dict[str, Callable[[Any], Usage | None]] = {}
 
 
-def ollama_usage(raw: Mapping[str, Any]) -> Usage:
-    """Ollama's final ``done`` part: ``prompt_eval_count`` in, ``eval_count`` out."""
-    return Usage(count(raw.get("prompt_eval_count")), count(raw.get("eval_count")))
-
-
-_readers: dict[str, Callable[[Any], Usage]] = {}
-
-
-def _reader(usage_format: str) -> Callable[[Any], Usage] | None:
+def _reader(usage_format: str) -> Callable[[Any], Usage | None] | None:
     reader = _readers.get(usage_format)
     if reader is None:
         target = USAGE_FORMATS.get(usage_format)
@@ -450,7 +436,7 @@ class ManualCall:
             if reader is None:
                 report_internal_error(f"reading manual usage: unknown usage format {usage_format!r}")
             else:
-                usage = reader(raw)
+                usage = reader(Fields(raw))
         explicit = self._explicit
         if explicit:
             if usage is None:

@@ -322,8 +322,10 @@ class StainlessInstrumentation:
         if not inspect.iscoroutinefunction(type(response).parse):
             self._adopt(call, response.parse())  # cached: the user's own parse() is free
             return True
-        if not http.is_closed:
-            return False  # an async stream: its parse() is a coroutine, so wait for the user's
+        if call.stream or not http.is_closed:
+            # A stream (its body may be buffered and closed already, still SSE): its
+            # parse() is a coroutine, so wait for the user's.
+            return False
         # An async parse() is a coroutine, but the body is in memory already.
         call.finish(http.json())
         return True

@@ -160,7 +160,6 @@ def _sync_namespace(cls: type) -> dict[str, Any]:
     # __iter__); they get no __next__ of ours either.
     base_next = getattr(cls, "__next__", None)
     base_iter = cls.__iter__  # type: ignore[attr-defined]
-    base_close = getattr(cls, "close", None)
 
     def __next__(self: Any) -> Any:
         call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
@@ -176,27 +175,68 @@ def _sync_namespace(cls: type) -> dict[str, Any]:
         return item
 
     def __iter__(self: Any) -> Iterator[Any]:
-        return observe(self.__dict__[CALL_ATTRIBUTE], base_iter(self))
+        source = base_iter(self)
+        if source is self:
+            # An iterator of its own (mistralai's EventStream): looping over it would
+            # come back here. Loop over its own __next__ instead, so that leaving the
+            # loop early still ends the call as closed_early.
+            source = _items(self, base_next)
+        return observe(self.__dict__[CALL_ATTRIBUTE], source)
 
     namespace: dict[str, Any] = {"__iter__": __iter__}
     if base_next is not None:
         namespace["__next__"] = __next__
-    if base_close is not None:
-
-        def close(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return base_close(self, *args, **kwargs)
-            finally:
-                self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
-
-        namespace["close"] = close
+    # close() and the with-block exit both end the call; some streams (mistralai
+    # 2.x) close in __exit__ without a close() method.
+    for name in ("close", "__exit__"):
+        base = getattr(cls, name, None)
+        if base is not None:
+            namespace[name] = _closing(base)
     return namespace
+
+
+def _items(stream: Any, base_next: Any) -> Iterator[Any]:
+    while True:
+        try:
+            item = base_next(stream)
+        except StopIteration:
+            return
+        yield item
+
+
+async def _async_items(stream: Any, base_anext: Any) -> AsyncIterator[Any]:
+    while True:
+        try:
+            item = await base_anext(stream)
+        except StopAsyncIteration:
+            return
+        yield item
+
+
+def _closing(base: Any) -> Any:
+    def close(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return base(self, *args, **kwargs)
+        finally:
+            # A stream read to its end has ended as completed already: nothing changes then.
+            self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
+
+    return close
+
+
+def _async_closing(base: Any) -> Any:
+    async def close(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await base(self, *args, **kwargs)
+        finally:
+            self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
+
+    return close
 
 
 def _async_namespace(cls: type) -> dict[str, Any]:
     base_anext = cls.__anext__  # type: ignore[attr-defined]
     base_aiter = cls.__aiter__  # type: ignore[attr-defined]
-    base_close = getattr(cls, "close", None)
 
     async def __anext__(self: Any) -> Any:
         call: InferenceCall = self.__dict__[CALL_ATTRIBUTE]
@@ -212,26 +252,14 @@ def _async_namespace(cls: type) -> dict[str, Any]:
         return item
 
     def __aiter__(self: Any) -> AsyncIterator[Any]:
-        return observe_async(self.__dict__[CALL_ATTRIBUTE], base_aiter(self))
+        source = base_aiter(self)
+        if source is self:  # see __iter__ of the sync namespace
+            source = _async_items(self, base_anext)
+        return observe_async(self.__dict__[CALL_ATTRIBUTE], source)
 
     namespace: dict[str, Any] = {"__anext__": __anext__, "__aiter__": __aiter__}
-    if base_close is not None:
-        if inspect.iscoroutinefunction(base_close):
-
-            async def aclose(self: Any, *args: Any, **kwargs: Any) -> Any:
-                try:
-                    return await base_close(self, *args, **kwargs)
-                finally:
-                    self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
-
-            namespace["close"] = aclose
-        else:
-
-            def close(self: Any, *args: Any, **kwargs: Any) -> Any:
-                try:
-                    return base_close(self, *args, **kwargs)
-                finally:
-                    self.__dict__[CALL_ATTRIBUTE].end_stream(OUTCOME_CLOSED_EARLY)
-
-            namespace["close"] = close
+    for name in ("close", "__aexit__"):
+        base = getattr(cls, name, None)
+        if base is not None:
+            namespace[name] = _async_closing(base) if inspect.iscoroutinefunction(base) else _closing(base)
     return namespace

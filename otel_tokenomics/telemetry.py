@@ -12,6 +12,7 @@ from opentelemetry.trace import SpanKind
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.config import Options
+from otel_tokenomics.frameworks import borrow
 from otel_tokenomics.metrics import Metrics, operation_attributes
 from otel_tokenomics.version import __version__
 
@@ -58,11 +59,17 @@ class Telemetry:
                 attributes[sc.GEN_AI_REQUEST_STREAM] = True
         except Exception:
             report_internal_error("reading a request")
-        span = self.tracer.start_span(
-            f"{operation} {request_model}" if request_model else operation,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-        )
+        # A framework's own span for this very call (pydantic-ai's "chat") takes our
+        # attributes instead of getting a second inference span as a child.
+        span: Any = borrow(operation)
+        if span is None:
+            span = self.tracer.start_span(
+                f"{operation} {request_model}" if request_model else operation,
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+            )
+        else:
+            span.set_attributes(attributes)
         call = InferenceCall(self, route, span, provider, request_model, server_address, server_port, stream)
         read_input_content = route.read_input_content
         if read_input_content is not None and self.options.capture_any_content:

@@ -13,12 +13,22 @@ import pytest
 _CACHE = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "tiktoken-cache"
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _CACHE.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_CACHE)
+# litellm fetches its price map from GitHub at import unless told to use its bundled copy.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The SDKs the test modules imported (litellm, langchain, ...) make a heap that
+    # every gc.collect() of the fixtures would walk again (0.6 s each with litellm):
+    # what exists after collection lives for the session, so the collector skips it.
+    gc.collect()
+    gc.freeze()
 
 
 class Telemetry:

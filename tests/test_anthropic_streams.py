@@ -243,6 +243,22 @@ def test_raw_response_of_a_stream(instrument, telemetry) -> None:
     _assert_full_usage(telemetry.span().attributes)
 
 
+def test_async_raw_response_of_a_stream_whose_body_is_buffered(instrument, telemetry) -> None:
+    """A transport that buffers the body (the mock's async handler does) hands over a
+    closed response: still a stream, read when the user parses it, never as JSON."""
+    instrument()
+
+    async def run() -> list[str]:
+        client = _server().async_client()
+        raw = await client.messages.with_raw_response.create(stream=True, **KWARGS)
+        stream = await raw.parse()
+        assert isinstance(stream, anthropic.AsyncStream)
+        return [event.type async for event in stream]
+
+    assert asyncio.run(run())[-1] == "message_stop"
+    _assert_full_usage(telemetry.span().attributes)
+
+
 def test_streaming_response_of_a_stream(instrument, telemetry) -> None:
     instrument()
     with _server().client().messages.with_streaming_response.create(stream=True, **KWARGS) as response:

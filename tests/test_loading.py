@@ -36,6 +36,12 @@ PATCH_POINTS = {
     "anthropic": ("tokenomics_anthropic", "anthropic._base_client:SyncAPIClient.request"),
     "google.genai": ("tokenomics_google_genai", "google.genai.models:Models._generate_content"),
     "botocore": ("tokenomics_bedrock", "botocore.client:BaseClient._make_api_call"),
+    "groq": ("tokenomics_groq", "groq._base_client:SyncAPIClient.request"),
+    "mistralai": ("tokenomics_mistral", "mistralai.client.chat:Chat.complete"),
+    "ollama": ("tokenomics_ollama", "ollama._client:Client._request"),
+    "cohere": ("tokenomics_cohere", "cohere.v2.raw_client:RawV2Client.chat"),
+    # litellm's @client decorator keeps the function it wraps in a closure: that one is patched.
+    "litellm": ("tokenomics_litellm", "litellm.main:completion"),
 }
 _PATCH_PROBE = """
 import importlib, json, sys
@@ -49,6 +55,9 @@ def owner(target):
     value = importlib.import_module(module)
     for name in path.split("."):
         value = getattr(value, name)
+    code = value.__code__
+    if "original_function" in code.co_freevars:
+        value = value.__closure__[code.co_freevars.index("original_function")].cell_contents
     # Whose code runs there: ours (otel_tokenomics/...) or the SDK's.
     return "otel_tokenomics" if "otel_tokenomics" in value.__code__.co_filename else "sdk"
 

@@ -15,4 +15,9 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
         "otel_tokenomics.providers.google_genai:GoogleGenAIInstrumentor",
     ),
     "tokenomics_bedrock": ("botocore", "otel_tokenomics.providers.bedrock:BedrockInstrumentor"),
+    "tokenomics_cohere": ("cohere", "otel_tokenomics.providers.cohere:CohereInstrumentor"),
+    "tokenomics_mistral": ("mistralai", "otel_tokenomics.providers.mistral:MistralInstrumentor"),
+    "tokenomics_groq": ("groq", "otel_tokenomics.providers.groq:GroqInstrumentor"),
+    "tokenomics_ollama": ("ollama", "otel_tokenomics.providers.ollama:OllamaInstrumentor"),
+    "tokenomics_litellm": ("litellm", "otel_tokenomics.providers.litellm:LiteLLMInstrumentor"),
 }

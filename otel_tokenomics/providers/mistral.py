@@ -1,0 +1,446 @@
+"""The ``mistralai`` SDK (2.x and 3.x, ``mistralai.client.Mistral``): what we wrap and how we read it.
+
+Wrapped, one span per call: ``chat.complete`` / ``complete_async`` / ``stream`` /
+``stream_async``, ``fim`` (the same four) and ``embeddings.create`` /
+``create_async``. ``chat.parse`` and ``parse_stream`` (and their async twins)
+call ``complete`` / ``stream`` on the same object, so they are traced through
+those and are not wrapped themselves (wrapping both would give two spans).
+
+Token model (``UsageInfo``, the same on chat, FIM and embeddings):
+
+* ``prompt_tokens`` is ALL input and INCLUDES the cached prompt tokens;
+* ``usage.prompt_tokens_details.cached_tokens`` is the part read from the prompt
+  cache (billed at 10 % of input). The API sends it but the SDK does not model
+  it: it arrives as a pydantic extra and is read from there;
+* ``completion_tokens`` is ALL output; reasoning models think in the output
+  (``thinking`` content chunks) and no separate count is reported;
+* ``prompt_audio_seconds`` (audio input length) is not a token count and has no
+  price in the catalog: it is not recorded.
+
+so input = prompt, cache read = cached (never more than prompt), output =
+completion. A stream sends its usage once, on the last chunk before ``[DONE]``.
+
+Streams: ``stream`` returns the SDK's ``EventStream`` (``stream_async`` a
+coroutine giving ``EventStreamAsync``); the user keeps that object, whose class
+is swapped for an observing subclass (:func:`otel_tokenomics.streams.follow_stream`).
+
+The SDK's own tracing hook (opt-in through ``MISTRAL_SDK_TELEMETRY`` in recent
+releases; in 2.0, on whenever a global tracer provider is set) opens a span per
+request with ``gen_ai.usage.*`` on it; where that span goes to the application's
+own tracer provider, a backend summing usage over spans would count every call
+twice. While one of our calls is open, that span is folded into ours: the hook
+gets no span, and the request's ``traceparent`` names ours. A span bound for the
+SDK-owned ("dedicated") provider, exported to Mistral only, is left alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import propagate
+
+from otel_tokenomics import semconv as sc
+from otel_tokenomics.call import (
+    IN_CALL,
+    InferenceCall,
+    Route,
+    report_internal_error,
+)
+from otel_tokenomics.endpoints import default_port, provider_for_host
+from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop, strings, text
+from otel_tokenomics.streams import follow_stream
+from otel_tokenomics.telemetry import Telemetry
+from otel_tokenomics.usage import Usage, as_fields, count, field
+from otel_tokenomics.wrapping import finish, may_trace, run, run_async, start_call
+
+MISTRAL = "mistral_ai"
+DEFAULT_SERVER_URL = "https://api.mistral.ai"
+
+# -- request attributes -------------------------------------------------------------------
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of an SDK model or of the TypedDict a user may pass instead."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+_OUTPUT_TYPES = {"text": "text", "json_object": "json", "json_schema": "json"}
+
+
+def _output_type(value: Any, attributes: dict[str, Any]) -> None:
+    kind = _get(value, "type")
+    kind = _OUTPUT_TYPES.get(kind) if isinstance(kind, str) else None
+    if kind:
+        attributes[sc.GEN_AI_OUTPUT_TYPE] = kind
+
+
+_SAMPLING: dict[str, Put] = {
+    "temperature": number(sc.GEN_AI_REQUEST_TEMPERATURE),
+    "top_p": number(sc.GEN_AI_REQUEST_TOP_P),
+    "max_tokens": integer(sc.GEN_AI_REQUEST_MAX_TOKENS),
+    "random_seed": integer(sc.GEN_AI_REQUEST_SEED),
+    "stop": stop,
+}
+_CHAT_FIELDS: dict[str, Put] = {
+    **_SAMPLING,
+    "top_k": number(sc.GEN_AI_REQUEST_TOP_K),
+    "frequency_penalty": number(sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    "presence_penalty": number(sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    "n": choice_count,
+    "reasoning_effort": text(sc.GEN_AI_REQUEST_REASONING_LEVEL),
+    "response_format": _output_type,
+}
+_EMBED_FIELDS: dict[str, Put] = {
+    "output_dimension": integer(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT),
+    "encoding_format": strings(sc.GEN_AI_REQUEST_ENCODING_FORMATS, single=True),
+}
+
+
+def _reader(fields: Mapping[str, Put]) -> Callable[[Mapping[str, Any], dict[str, Any]], None]:
+    """Reads the keyword arguments of the call. They hold only what the user passed (every
+    method is keyword-only), and values may be SDK models, which each put checks by type."""
+    table = tuple(fields.items())
+
+    def read(kwargs: Mapping[str, Any], attributes: dict[str, Any]) -> None:
+        get = kwargs.get
+        for key, put in table:
+            value = get(key)
+            if value is not None:
+                put(value, attributes)
+
+    return read
+
+
+read_chat_request = _reader(_CHAT_FIELDS)
+read_fim_request = _reader(_SAMPLING)
+read_embed_request = _reader(_EMBED_FIELDS)
+
+
+# -- usage and responses --------------------------------------------------------------------
+
+
+def mistral_usage(usage: Any) -> Usage:
+    """``UsageInfo`` in the semconv arithmetic (see the module docstring)."""
+    usage = as_fields(usage)
+    prompt = count(field(usage, "prompt_tokens"))
+    result = Usage(prompt, count(field(usage, "completion_tokens")))
+    details = field(usage, "prompt_tokens_details")
+    if details is not None:
+        # Part of the prompt by definition; a larger count is malformed and would break the invariant.
+        result.cache_read_tokens = min(count(field(as_fields(details), "cached_tokens")), prompt)
+    return result
+
+
+def _read_usage(call: InferenceCall, usage: Any) -> None:
+    call.usage = mistral_usage(usage)
+    tier = field(as_fields(usage), "service_tier")  # 3.x models it; the API sends it regardless
+    if isinstance(tier, str) and tier:
+        call.set_attribute(sc.TOKENOMICS_RESPONSE_SERVICE_TIER, tier)
+        # The tier that served the call; the catalog prices it where it lists that tier.
+        call.price_context = (("service_tier", tier),)
+
+
+def _read_ids(call: InferenceCall, response: Any) -> None:
+    response_id = getattr(response, "id", None)
+    if isinstance(response_id, str) and response_id:
+        call.response_id = response_id
+    model = getattr(response, "model", None)
+    if isinstance(model, str) and model:
+        call.response_model = model
+
+
+def read_completion_response(call: InferenceCall, response: Any) -> None:
+    """``ChatCompletionResponse`` and ``FIMCompletionResponse``."""
+    _read_ids(call, response)
+    for position, choice in enumerate(getattr(response, "choices", None) or ()):
+        reason = getattr(choice, "finish_reason", None)
+        if isinstance(reason, str) and reason:
+            index = getattr(choice, "index", None)
+            call.set_finish_reason(index if type(index) is int else position, reason)
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        _read_usage(call, usage)
+
+
+def read_completion_event(call: InferenceCall, event: Any) -> bool:
+    """One ``CompletionEvent`` of a stream; says whether it carried output.
+
+    The first chunk only opens the assistant message (empty content) and the
+    last may only close it: neither is output for time to first chunk.
+    """
+    chunk = getattr(event, "data", event)
+    if call.response_id is None:
+        _read_ids(call, chunk)
+    output = False
+    for position, choice in enumerate(getattr(chunk, "choices", None) or ()):
+        reason = getattr(choice, "finish_reason", None)
+        if isinstance(reason, str) and reason:
+            index = getattr(choice, "index", None)
+            call.set_finish_reason(index if type(index) is int else position, reason)
+        delta = getattr(choice, "delta", None)
+        # Unset fields are the SDK's UNSET, which is falsy.
+        if delta is not None and (getattr(delta, "content", None) or getattr(delta, "tool_calls", None)):
+            output = True
+    usage = getattr(chunk, "usage", None)
+    if usage is not None:
+        _read_usage(call, usage)
+    return output
+
+
+def read_embed_response(call: InferenceCall, response: Any) -> None:
+    _read_ids(call, response)
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        call.usage = Usage(count(field(as_fields(usage), "prompt_tokens")), 0)
+    data = getattr(response, "data", None)
+    if data:
+        vector = getattr(data[0], "embedding", None)
+        if isinstance(vector, list) and vector:
+            call.set_attribute(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+
+
+CHAT = Route("chat", read_chat_request, read_completion_response, read_completion_event)
+FIM = Route("text_completion", read_fim_request, read_completion_response, read_completion_event)
+EMBEDDINGS = Route("embeddings", read_embed_request, read_embed_response)
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+def _follow(call: InferenceCall, stream: Any) -> Any:
+    """Adopt the stream a streaming method returned: the user gets the same object."""
+    if not follow_stream(stream, call):
+        call.end()
+    return stream
+
+
+# -- the SDK's own span ---------------------------------------------------------------------
+
+# The service name the SDK gives the tracer provider it creates and owns ("dedicated"
+# telemetry, exported to Mistral only); any other provider is the application's.
+_SDK_OWNED_SERVICE = "mistralai_sdk"
+
+
+def _sdk_owned(tracer: Any) -> bool:
+    attributes = getattr(getattr(tracer, "resource", None), "attributes", None)
+    return isinstance(attributes, Mapping) and attributes.get("service.name") == _SDK_OWNED_SERVICE
+
+
+def _folding(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_traced_request_and_span`` that, inside one of our calls, opens no span of the SDK's."""
+
+    def get_traced_request_and_span(
+        tracing_enabled: Any,
+        tracer: Any,
+        span: Any,
+        operation_id: Any,
+        request: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if tracing_enabled and IN_CALL.get():
+            try:
+                if not _sdk_owned(tracer):
+                    # What the SDK's span would have sent, naming ours instead.
+                    propagate.inject(request.headers)
+                    return request, span
+            except Exception:
+                report_internal_error("folding the SDK's span")
+        return original(tracing_enabled, tracer, span, operation_id, request, *args, **kwargs)
+
+    get_traced_request_and_span.__wrapped__ = original  # type: ignore[attr-defined]
+    return get_traced_request_and_span
+
+
+# -- the patches ------------------------------------------------------------------------------
+
+Adopt = Callable[[InferenceCall, Any], Any]
+
+# module -> (class, ((method, route, adopt for streams or None), ...))
+_TARGETS: dict[str, tuple[str, tuple[tuple[str, Route, Adopt | None], ...]]] = {
+    "mistralai.client.chat": (
+        "Chat",
+        (
+            ("complete", CHAT, None),
+            ("complete_async", CHAT, None),
+            ("stream", CHAT, _follow),
+            ("stream_async", CHAT, _follow),
+        ),
+    ),
+    "mistralai.client.fim": (
+        "Fim",
+        (
+            ("complete", FIM, None),
+            ("complete_async", FIM, None),
+            ("stream", FIM, _follow),
+            ("stream_async", FIM, _follow),
+        ),
+    ),
+    "mistralai.client.embeddings": (
+        "Embeddings",
+        (("create", EMBEDDINGS, None), ("create_async", EMBEDDINGS, None)),
+    ),
+}
+_TRACING_HOOK_MODULE = "mistralai.client._hooks.tracing"
+_FOLDED = "get_traced_request_and_span"
+
+
+class MistralPatcher:
+    """Wraps the methods of ``_TARGETS``, each module when the app first imports it.
+
+    The client imports ``chat``, ``fim`` and ``embeddings`` lazily, on first use of
+    ``client.chat`` etc.; importing them all up front would slow the app's start.
+    """
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self._replaced: list[tuple[Any, str, Any, Any]] = []
+        self._endpoints: dict[str, tuple[str, str | None, int | None]] = {}
+        self._active = False
+        self._lock = threading.Lock()
+
+    def patch(self) -> None:
+        import wrapt
+
+        self._active = True
+        # Runs at once for a module already imported; hooks cannot be removed, so one
+        # left by an earlier patcher does nothing once that patcher is inactive.
+        for module in (*_TARGETS, _TRACING_HOOK_MODULE):
+            wrapt.register_post_import_hook(self._patch_module, module)
+
+    def unpatch(self) -> None:
+        # Inactive wrappers pass straight through: one that another library has
+        # wrapped again since cannot be taken out from under it.
+        with self._lock:
+            self._active = False
+            for owner, name, original, replacement in reversed(self._replaced):
+                if owner.__dict__.get(name) is replacement:
+                    setattr(owner, name, original)
+            self._replaced.clear()
+
+    def _patch_module(self, module: Any) -> None:
+        # Runs inside the app's import statement: never raise there.
+        try:
+            with self._lock:
+                if self._active:
+                    self._patch(module)
+        except Exception:
+            report_internal_error("patching the mistralai SDK")
+
+    def _patch(self, module: Any) -> None:
+        name = module.__name__
+        if name == _TRACING_HOOK_MODULE:
+            original = module.__dict__.get(_FOLDED)
+            if callable(original):
+                self._replace(module, _FOLDED, original, _folding(original))
+            return
+        class_name, methods = _TARGETS[name]
+        owner = module.__dict__.get(class_name)
+        if owner is None:
+            return
+        for method, route, adopt in methods:
+            original = owner.__dict__.get(method)
+            if original is not None:
+                self._replace(owner, method, original, self._wrapper(original, route, adopt))
+
+    def _replace(self, owner: Any, name: str, original: Any, replacement: Any) -> None:
+        setattr(owner, name, replacement)
+        self._replaced.append((owner, name, original, replacement))
+
+    # -- where a call goes ---------------------------------------------------------------
+
+    def _endpoint(self, sdk: Any, kwargs: Mapping[str, Any]) -> tuple[str, str | None, int | None]:
+        url = kwargs.get("server_url")  # a per-call override
+        if not isinstance(url, str) or not url:
+            try:
+                url = sdk.sdk_configuration.get_server_details()[0]
+            except Exception:  # an unknown server name: the SDK raises it to the user itself
+                url = None
+        if not isinstance(url, str) or not url:
+            return MISTRAL, None, None
+        found = self._endpoints.get(url)
+        if found is None:
+            found = self._endpoints[url] = self._resolve(url)
+            if len(self._endpoints) > 256:
+                self._endpoints.clear()
+        return found
+
+    def _resolve(self, url: str) -> tuple[str, str | None, int | None]:
+        parts = urlsplit(url)
+        host = parts.hostname
+        if not host:
+            return MISTRAL, None, None
+        # The SDK speaks Mistral's API: a host we do not know is still Mistral (a proxy,
+        # a regional endpoint); the user's provider map and local servers say otherwise.
+        provider = provider_for_host(host, parts.port, self.telemetry.options.provider_map, MISTRAL)
+        return provider, host, parts.port if parts.port is not None else default_port(parts.scheme)
+
+    def _start(self, sdk: Any, route: Route, kwargs: Mapping[str, Any], stream: bool) -> InferenceCall | None:
+        try:
+            provider, address, port = self._endpoint(sdk, kwargs)
+        except Exception:
+            report_internal_error("reading the client's endpoint")
+            return None
+        model = kwargs.get("model")
+        model = model if isinstance(model, str) and model else None
+        return start_call(self.telemetry, route, provider, model, address, port, stream, kwargs)
+
+    # -- the wrappers ----------------------------------------------------------------------
+
+    def _wrapper(self, original: Any, route: Route, adopt: Adopt | None) -> Any:
+        if inspect.iscoroutinefunction(inspect.unwrap(original)):
+            return self._async_wrapper(original, route, adopt)
+        return self._sync_wrapper(original, route, adopt)
+
+    def _sync_wrapper(self, original: Any, route: Route, adopt: Adopt | None) -> Any:
+        start = self._start
+        stream = adopt is not None
+        adopt = adopt or finish
+
+        @functools.wraps(original)
+        def traced(sdk: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self._active or not may_trace():
+                return original(sdk, *args, **kwargs)
+            call = start(sdk, route, kwargs, stream)
+            if call is None:
+                return original(sdk, *args, **kwargs)
+            return run(call, original, (sdk, *args), kwargs, adopt)
+
+        return traced
+
+    def _async_wrapper(self, original: Any, route: Route, adopt: Adopt | None) -> Any:
+        start = self._start
+        stream = adopt is not None
+        adopt = adopt or finish
+
+        @functools.wraps(original)
+        async def traced(sdk: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self._active or not may_trace():
+                return await original(sdk, *args, **kwargs)
+            call = start(sdk, route, kwargs, stream)
+            if call is None:
+                return await original(sdk, *args, **kwargs)
+            return await run_async(call, original, (sdk, *args), kwargs, adopt)
+
+        return traced
+
+
+class MistralInstrumentor(TokenomicsInstrumentor):
+    """Traces chat, FIM and embeddings calls of the official ``mistralai`` SDK (2.x and later)."""
+
+    package = "mistralai"
+    requirement = "mistralai >= 2.0.0"
+    # Every use of the SDK imports the client package; the modules defining Chat, Fim
+    # and Embeddings are imported later, on first use, and patched then.
+    patch_when_imported = "mistralai.client"
+
+    def make_patcher(self, telemetry: Telemetry) -> MistralPatcher:
+        return MistralPatcher(telemetry)
