@@ -60,22 +60,33 @@ def provider_for_host(
     """The ``gen_ai.provider.name`` for a request sent to ``host:port``; ``default`` when unknown."""
     host = host.lower()
     if overrides:
-        if port is not None:
-            named = overrides.get(f"{host}:{port}")
-            if named:
-                return named
-        named = overrides.get(host)
+        named = provider_from_map(host, port, overrides)
         if named:
             return named
-        for suffix, provider in overrides.items():
-            if ":" not in suffix and host.endswith("." + suffix):
-                return provider
     for suffix, provider in HOST_PROVIDERS:
         if host == suffix or host.endswith(suffix if suffix[0] == "-" else "." + suffix):
             return provider
     if host in LOOPBACK_HOSTS and port in LOCAL_PORT_PROVIDERS:
         return LOCAL_PORT_PROVIDERS[port]
     return default
+
+
+def provider_from_map(host: str, port: int | None, overrides: Mapping[str, str]) -> str | None:
+    """The provider the user's map names for ``host:port`` (then the host, then a parent domain)."""
+    if not overrides:
+        return None
+    host = host.lower()
+    if port is not None:
+        named = overrides.get(f"{host}:{port}")
+        if named:
+            return named
+    named = overrides.get(host)
+    if named:
+        return named
+    for suffix, provider in overrides.items():
+        if ":" not in suffix and host.endswith("." + suffix):
+            return provider
+    return None
 
 
 def default_port(scheme: str) -> int:

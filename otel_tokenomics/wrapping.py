@@ -17,14 +17,18 @@ stream objects of :mod:`otel_tokenomics.streams`, so :func:`follow_iterator` and
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from otel_tokenomics.call import IN_CALL, InferenceCall, Route, report_internal_error
+from otel_tokenomics.endpoints import default_port, provider_from_map
 from otel_tokenomics.streams import observe, observe_async
 from otel_tokenomics.telemetry import Telemetry
 
@@ -143,3 +147,101 @@ def follow_async_iterator(call: InferenceCall, source: AsyncIterator[Any]) -> As
     """:func:`follow_iterator` for an async iterator."""
     call.may_be_abandoned()
     return observe_async(call, source, request_in_first_next=True)
+
+
+# -- the patchers of SDKs that are not Stainless ---------------------------------------------
+
+# What opens a call for one SDK method: (instance, positional args, keyword args) -> the
+# call, or None when this one is not ours to trace.
+Start = Callable[[Any, tuple[Any, ...], dict[str, Any]], "InferenceCall | None"]
+Endpoint = tuple[str, "str | None", "int | None"]
+
+
+class MethodPatcher:
+    """What every patcher of SDK methods keeps: its replacements, and the endpoints seen.
+
+    Subclasses implement ``patch()`` with :meth:`replace` and :meth:`traced`;
+    ``unpatch()`` is the same for all of them.
+    """
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        # False after unpatch(): a replacement that another library has wrapped again
+        # since cannot be taken out from under it, so it passes straight through.
+        self.active = False
+        self._replaced: list[tuple[Any, str, Any, Any]] = []
+        self._endpoints: dict[Any, Endpoint] = {}
+
+    def replace(self, owner: Any, name: str, replacement: Any) -> None:
+        """Put ``replacement`` on ``owner`` (a class or module) in place of what it has."""
+        original = owner.__dict__[name]
+        setattr(owner, name, replacement)
+        self._replaced.append((owner, name, original, replacement))
+
+    def unpatch(self) -> None:
+        self.active = False
+        for owner, name, original, replacement in reversed(self._replaced):
+            if owner.__dict__.get(name) is replacement:
+                setattr(owner, name, original)
+        self._replaced.clear()
+
+    def endpoint(self, url: Any, default: str) -> Endpoint:
+        """``(gen_ai.provider.name, server.address, server.port)`` of a base URL, cached.
+
+        ``default`` is the provider of the API the SDK speaks: whatever the host (a
+        proxy, a gateway, a private deployment), the call is that provider's, unless
+        the user's provider map names the host.
+        """
+        key = (url, default)
+        found = self._endpoints.get(key)
+        if found is None:
+            if len(self._endpoints) > 256:
+                self._endpoints.clear()
+            found = self._endpoints[key] = endpoint_of_url(url, self.telemetry.options.provider_map, default)
+        return found
+
+    def traced(self, original: Any, start: Start, adopt: Adopt = finish) -> Any:
+        """The replacement of an SDK method (a plain or a coroutine function) that runs it as a call.
+
+        A plain function rather than a wrapt wrapper: a bound function wrapper costs
+        more than all of our own per-call bookkeeping together.
+        """
+        if inspect.iscoroutinefunction(inspect.unwrap(original)):
+
+            @functools.wraps(original)
+            async def traced_async(instance: Any, *args: Any, **kwargs: Any) -> Any:
+                if not self.active or not may_trace():
+                    return await original(instance, *args, **kwargs)
+                call = start(instance, args, kwargs)
+                if call is None:
+                    return await original(instance, *args, **kwargs)
+                return await run_async(call, original, (instance, *args), kwargs, adopt)
+
+            return traced_async
+
+        @functools.wraps(original)
+        def traced_sync(instance: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.active or not may_trace():
+                return original(instance, *args, **kwargs)
+            call = start(instance, args, kwargs)
+            if call is None:
+                return original(instance, *args, **kwargs)
+            return run(call, original, (instance, *args), kwargs, adopt)
+
+        return traced_sync
+
+
+def endpoint_of_url(url: Any, overrides: Mapping[str, str], default: str) -> Endpoint:
+    """``(provider, host, port)`` of a URL string; ``(default, None, None)`` without a host.
+
+    Only the user's map renames the provider: the built-in table of hosts is for
+    OpenAI-compatible clients, whose protocol says nothing of who serves it.
+    """
+    if not isinstance(url, str) or not url:
+        return default, None, None
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return default, None, None
+    port = parts.port if parts.port is not None else default_port(parts.scheme)
+    return provider_from_map(host, parts.port, overrides) or default, host, port

@@ -38,16 +38,16 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
-from otel_tokenomics.endpoints import default_port, provider_for_host
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.request_fields import Put, integer, number, stop_sequences, strings
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count, field
 from otel_tokenomics.wrapping import (
+    Endpoint,
+    MethodPatcher,
     follow_async_iterator,
     follow_iterator,
     may_trace,
@@ -362,8 +362,6 @@ _AWS_SERVICES = {
 }
 OCI_GENERATIVE_AI = "oci.generative_ai"
 
-Endpoint = tuple[str, str | None, int | None]
-
 
 def _closure(function: Any) -> dict[str, Any]:
     code = getattr(function, "__code__", None)
@@ -401,19 +399,13 @@ def _request_hooks(wrapper: Any) -> Any:
     return hooks.get("request") if isinstance(hooks, dict) else None
 
 
-class CoherePatcher:
+class CoherePatcher(MethodPatcher):
     """Wraps ``cohere.v2.raw_client`` (see the module docstring for what and why)."""
-
-    def __init__(self, telemetry: Telemetry) -> None:
-        self.telemetry = telemetry
-        self._replaced: list[tuple[type, str, Any, Any]] = []
-        self._endpoints: dict[Any, Endpoint] = {}
-        self._active = False
 
     def patch(self) -> None:
         from cohere.v2 import raw_client
 
-        self._active = True
+        self.active = True
         for class_name, name, route in (
             ("RawV2Client", "chat", CHAT),
             ("RawV2Client", "embed", EMBED),
@@ -427,19 +419,8 @@ class CoherePatcher:
             if original is None:
                 continue
             replacement = self._wrapper(original, route)
-            if replacement is None:
-                continue
-            setattr(owner, name, replacement)
-            self._replaced.append((owner, name, original, replacement))
-
-    def unpatch(self) -> None:
-        # Inactive wrappers pass straight through: one that another library has
-        # wrapped again since cannot be taken out from under it.
-        self._active = False
-        for owner, name, original, replacement in reversed(self._replaced):
-            if owner.__dict__.get(name) is replacement:
-                setattr(owner, name, original)
-        self._replaced.clear()
+            if replacement is not None:
+                self.replace(owner, name, replacement)
 
     def _endpoint(self, raw: Any) -> Endpoint:
         wrapper = getattr(raw, "_client_wrapper", None)
@@ -449,22 +430,7 @@ class CoherePatcher:
             partner = _partner_endpoint(hooks)
             if partner is not None:
                 return partner
-        found = self._endpoints.get(base_url)
-        if found is None:
-            found = self._endpoints[base_url] = self._resolve(base_url)
-            if len(self._endpoints) > 256:
-                self._endpoints.clear()
-        return found
-
-    def _resolve(self, base_url: Any) -> Endpoint:
-        url = urlsplit(base_url if isinstance(base_url, str) and base_url else DEFAULT_BASE_URL)
-        host = url.hostname
-        if not host:
-            return COHERE, None, None
-        port = url.port if url.port is not None else default_port(url.scheme)
-        # The SDK speaks Cohere's API to whatever host it is given (a gateway, a
-        # private deployment): Cohere's unless the user's provider map says otherwise.
-        return provider_for_host(host, url.port, self.telemetry.options.provider_map, COHERE), host, port
+        return self.endpoint(base_url or DEFAULT_BASE_URL, COHERE)
 
     def _start(self, raw: Any, route: Route, kwargs: dict[str, Any], stream: bool) -> InferenceCall | None:
         try:
@@ -486,37 +452,11 @@ class CoherePatcher:
             if inspect.isgeneratorfunction(function):
                 return self._stream_wrapper(original)
             return None  # not the context manager of any release we know of
-        if inspect.iscoroutinefunction(function):
-            return self._async_wrapper(original, route)
-        return self._sync_wrapper(original, route)
 
-    def _sync_wrapper(self, original: Any, route: Route) -> Any:
-        start = self._start
+        def start(raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> InferenceCall | None:
+            return self._start(raw, route, kwargs, False)
 
-        @functools.wraps(original)
-        def traced(raw: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active or not may_trace():
-                return original(raw, *args, **kwargs)
-            call = start(raw, route, kwargs, False)
-            if call is None:
-                return original(raw, *args, **kwargs)
-            return run(call, original, (raw, *args), kwargs, _adopt_response)
-
-        return traced
-
-    def _async_wrapper(self, original: Any, route: Route) -> Any:
-        start = self._start
-
-        @functools.wraps(original)
-        async def traced(raw: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active or not may_trace():
-                return await original(raw, *args, **kwargs)
-            call = start(raw, route, kwargs, False)
-            if call is None:
-                return await original(raw, *args, **kwargs)
-            return await run_async(call, original, (raw, *args), kwargs, _adopt_response)
-
-        return traced
+        return self.traced(original, start, _adopt_response)
 
     def _stream_wrapper(self, original: Any) -> Any:
         """``chat_stream`` returns a context manager that sends on entry: the span starts there.
@@ -542,7 +482,7 @@ class CoherePatcher:
 
         @functools.wraps(original)
         def traced(raw: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active:
+            if not self.active:
                 return original(raw, *args, **kwargs)
             return follow(raw, args, kwargs)
 
@@ -569,7 +509,7 @@ class CoherePatcher:
 
         @functools.wraps(original)
         def traced(raw: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active:
+            if not self.active:
                 return original(raw, *args, **kwargs)
             return follow(raw, args, kwargs)
 

@@ -29,23 +29,23 @@ from __future__ import annotations
 import base64
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
-from otel_tokenomics.endpoints import default_port, provider_for_host
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop_sequences
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count
 from otel_tokenomics.wrapping import (
+    Adopt,
+    Endpoint,
+    MethodPatcher,
+    finish,
     follow_async_iterator,
     follow_iterator,
     may_trace,
-    run,
-    run_async,
     start_call,
 )
 
@@ -503,19 +503,13 @@ def _follow_sync(call: InferenceCall, stream: Any) -> Any:
     return follow_iterator(call, stream)
 
 
-class GoogleGenAIPatcher:
+class GoogleGenAIPatcher(MethodPatcher):
     """Wraps ``google.genai.models`` (see the module docstring for what and why)."""
-
-    def __init__(self, telemetry: Telemetry) -> None:
-        self.telemetry = telemetry
-        self._replaced: list[tuple[type, str, Any, Any]] = []
-        self._endpoints: dict[tuple[Any, bool], tuple[str, str | None, int | None]] = {}
-        self._active = False
 
     def patch(self) -> None:
         from google.genai import models
 
-        self._active = True
+        self.active = True
         for class_name, name, public, route, stream in _TARGETS:
             owner = getattr(models, class_name)
             if name not in owner.__dict__ and public is not None:
@@ -524,50 +518,19 @@ class GoogleGenAIPatcher:
             if original is None:
                 continue
             replacement = self._wrapper(original, route, stream)
-            if replacement is None:
-                continue
-            setattr(owner, name, replacement)
-            self._replaced.append((owner, name, original, replacement))
-
-    def unpatch(self) -> None:
-        # Inactive wrappers pass straight through: one that another library has
-        # wrapped again since cannot be taken out from under it.
-        self._active = False
-        for owner, name, original, replacement in reversed(self._replaced):
-            if owner.__dict__.get(name) is replacement:
-                setattr(owner, name, original)
-        self._replaced.clear()
+            if replacement is not None:
+                self.replace(owner, name, replacement)
 
     # -- where a call goes ---------------------------------------------------------------
 
-    def _endpoint(self, models: Any, config: Any) -> tuple[str, str | None, int | None]:
+    def _endpoint(self, models: Any, config: Any) -> Endpoint:
         client = getattr(models, "_api_client", None)
         vertex = bool(getattr(client, "vertexai", False))
         base_url = _get(_get(config, "http_options"), "base_url") or getattr(
             getattr(client, "_http_options", None), "base_url", None
         )
-        key = (base_url, vertex)
-        found = self._endpoints.get(key)
-        if found is None:
-            found = self._endpoints[key] = self._resolve_endpoint(base_url, vertex)
-            if len(self._endpoints) > 256:
-                self._endpoints.clear()
-        return found
-
-    def _resolve_endpoint(self, base_url: Any, vertex: bool) -> tuple[str, str | None, int | None]:
-        provider = VERTEX_AI if vertex else GEMINI
-        if not isinstance(base_url, str) or not base_url:
-            return provider, None, None
-        url = urlsplit(base_url)
-        host = url.hostname or None
-        if host is None:
-            return provider, None, None
-        overrides = self.telemetry.options.provider_map
-        if overrides:
-            # The user's map names a gateway or proxy; the SDK's mode decides the rest.
-            provider = provider_for_host(host, url.port, overrides, provider)
-        port = url.port if url.port is not None else default_port(url.scheme)
-        return provider, host, port
+        # The SDK's mode names the provider; the user's map may name a gateway or proxy.
+        return self.endpoint(base_url, VERTEX_AI if vertex else GEMINI)
 
     def _start(self, models: Any, route: Route, kwargs: dict[str, Any], stream: bool) -> InferenceCall | None:
         try:
@@ -598,45 +561,16 @@ class GoogleGenAIPatcher:
         function = inspect.unwrap(original)
         if inspect.isgeneratorfunction(function):
             return self._generator_wrapper(original, route)
-        if inspect.iscoroutinefunction(function):
-            return self._async_wrapper(original, route, _follow_async if stream else None)
         if inspect.isasyncgenfunction(function):
             return None  # no such method in any release we know of
-        return self._sync_wrapper(original, route, _follow_sync if stream else None)
+        adopt: Adopt = finish
+        if stream:
+            adopt = _follow_async if inspect.iscoroutinefunction(function) else _follow_sync
 
-    def _sync_wrapper(self, original: Any, route: Route, adopt: Callable[..., Any] | None) -> Any:
-        start = self._start
-        stream = adopt is not None
+        def start(models: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> InferenceCall | None:
+            return self._start(models, route, kwargs, stream)
 
-        @functools.wraps(original)
-        def traced(models: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active or not may_trace():
-                return original(models, *args, **kwargs)
-            call = start(models, route, kwargs, stream)
-            if call is None:
-                return original(models, *args, **kwargs)
-            if adopt is None:
-                return run(call, original, (models, *args), kwargs)
-            return run(call, original, (models, *args), kwargs, adopt)
-
-        return traced
-
-    def _async_wrapper(self, original: Any, route: Route, adopt: Callable[..., Any] | None) -> Any:
-        start = self._start
-        stream = adopt is not None
-
-        @functools.wraps(original)
-        async def traced(models: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active or not may_trace():
-                return await original(models, *args, **kwargs)
-            call = start(models, route, kwargs, stream)
-            if call is None:
-                return await original(models, *args, **kwargs)
-            if adopt is None:
-                return await run_async(call, original, (models, *args), kwargs)
-            return await run_async(call, original, (models, *args), kwargs, adopt)
-
-        return traced
+        return self.traced(original, start, adopt)
 
     def _generator_wrapper(self, original: Any, route: Route) -> Any:
         """For a generator function: the request goes out at the first ``next()``, so the
@@ -652,7 +586,7 @@ class GoogleGenAIPatcher:
 
         @functools.wraps(original)
         def traced(models: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active:
+            if not self.active:
                 return original(models, *args, **kwargs)
             return follow(models, args, kwargs)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route
-from otel_tokenomics.endpoints import provider_for_host
+from otel_tokenomics.endpoints import provider_from_map
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.openai import (
     CHAT_REQUEST_FIELDS,
@@ -201,19 +201,14 @@ ROUTES: dict[str, Route] = {
 
 
 def client_provider(overrides: Mapping[str, str]) -> Callable[[Any], str]:
-    """Groq whatever the host, unless the user's provider map names the host.
-
-    ``provider_for_host`` falls back to the built-in host table; a name only that
-    table gives is not the user's, and a Groq client behind a proxy still bills as Groq.
-    """
+    """Groq whatever the host (a Groq client behind a proxy still bills as Groq),
+    unless the user's provider map names the host."""
 
     def provider(client: Any) -> str:
         if not overrides:
             return GROQ
         url = client._base_url
-        host, port = url.host or "", url.port
-        mapped = provider_for_host(host, port, overrides, GROQ)
-        return mapped if mapped != provider_for_host(host, port, {}, GROQ) else GROQ
+        return provider_from_map(url.host or "", url.port, overrides) or GROQ
 
     return provider
 

@@ -35,12 +35,9 @@ SDK-owned ("dedicated") provider, exported to Mistral only, is left alone.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry import propagate
 
@@ -51,16 +48,14 @@ from otel_tokenomics.call import (
     Route,
     report_internal_error,
 )
-from otel_tokenomics.endpoints import default_port, provider_for_host
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop, strings, text
 from otel_tokenomics.streams import follow_stream
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count, field
-from otel_tokenomics.wrapping import finish, may_trace, run, run_async, start_call
+from otel_tokenomics.wrapping import Adopt, Endpoint, MethodPatcher, finish, start_call
 
 MISTRAL = "mistral_ai"
-DEFAULT_SERVER_URL = "https://api.mistral.ai"
 
 # -- request attributes -------------------------------------------------------------------
 
@@ -262,8 +257,6 @@ def _folding(original: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- the patches ------------------------------------------------------------------------------
 
-Adopt = Callable[[InferenceCall, Any], Any]
-
 # module -> (class, ((method, route, adopt for streams or None), ...))
 _TARGETS: dict[str, tuple[str, tuple[tuple[str, Route, Adopt | None], ...]]] = {
     "mistralai.client.chat": (
@@ -293,7 +286,7 @@ _TRACING_HOOK_MODULE = "mistralai.client._hooks.tracing"
 _FOLDED = "get_traced_request_and_span"
 
 
-class MistralPatcher:
+class MistralPatcher(MethodPatcher):
     """Wraps the methods of ``_TARGETS``, each module when the app first imports it.
 
     The client imports ``chat``, ``fim`` and ``embeddings`` lazily, on first use of
@@ -301,36 +294,27 @@ class MistralPatcher:
     """
 
     def __init__(self, telemetry: Telemetry) -> None:
-        self.telemetry = telemetry
-        self._replaced: list[tuple[Any, str, Any, Any]] = []
-        self._endpoints: dict[str, tuple[str, str | None, int | None]] = {}
-        self._active = False
+        super().__init__(telemetry)
         self._lock = threading.Lock()
 
     def patch(self) -> None:
         import wrapt
 
-        self._active = True
+        self.active = True
         # Runs at once for a module already imported; hooks cannot be removed, so one
         # left by an earlier patcher does nothing once that patcher is inactive.
         for module in (*_TARGETS, _TRACING_HOOK_MODULE):
             wrapt.register_post_import_hook(self._patch_module, module)
 
     def unpatch(self) -> None:
-        # Inactive wrappers pass straight through: one that another library has
-        # wrapped again since cannot be taken out from under it.
         with self._lock:
-            self._active = False
-            for owner, name, original, replacement in reversed(self._replaced):
-                if owner.__dict__.get(name) is replacement:
-                    setattr(owner, name, original)
-            self._replaced.clear()
+            super().unpatch()
 
     def _patch_module(self, module: Any) -> None:
         # Runs inside the app's import statement: never raise there.
         try:
             with self._lock:
-                if self._active:
+                if self.active:
                     self._patch(module)
         except Exception:
             report_internal_error("patching the mistralai SDK")
@@ -340,7 +324,7 @@ class MistralPatcher:
         if name == _TRACING_HOOK_MODULE:
             original = module.__dict__.get(_FOLDED)
             if callable(original):
-                self._replace(module, _FOLDED, original, _folding(original))
+                self.replace(module, _FOLDED, _folding(original))
             return
         class_name, methods = _TARGETS[name]
         owner = module.__dict__.get(class_name)
@@ -349,88 +333,33 @@ class MistralPatcher:
         for method, route, adopt in methods:
             original = owner.__dict__.get(method)
             if original is not None:
-                self._replace(owner, method, original, self._wrapper(original, route, adopt))
-
-    def _replace(self, owner: Any, name: str, original: Any, replacement: Any) -> None:
-        setattr(owner, name, replacement)
-        self._replaced.append((owner, name, original, replacement))
+                self.replace(owner, method, self._wrapper(original, route, adopt))
 
     # -- where a call goes ---------------------------------------------------------------
 
-    def _endpoint(self, sdk: Any, kwargs: Mapping[str, Any]) -> tuple[str, str | None, int | None]:
+    def _endpoint(self, sdk: Any, kwargs: Mapping[str, Any]) -> Endpoint:
         url = kwargs.get("server_url")  # a per-call override
         if not isinstance(url, str) or not url:
             try:
                 url = sdk.sdk_configuration.get_server_details()[0]
             except Exception:  # an unknown server name: the SDK raises it to the user itself
                 url = None
-        if not isinstance(url, str) or not url:
-            return MISTRAL, None, None
-        found = self._endpoints.get(url)
-        if found is None:
-            found = self._endpoints[url] = self._resolve(url)
-            if len(self._endpoints) > 256:
-                self._endpoints.clear()
-        return found
-
-    def _resolve(self, url: str) -> tuple[str, str | None, int | None]:
-        parts = urlsplit(url)
-        host = parts.hostname
-        if not host:
-            return MISTRAL, None, None
-        # The SDK speaks Mistral's API: a host we do not know is still Mistral (a proxy,
-        # a regional endpoint); the user's provider map and local servers say otherwise.
-        provider = provider_for_host(host, parts.port, self.telemetry.options.provider_map, MISTRAL)
-        return provider, host, parts.port if parts.port is not None else default_port(parts.scheme)
-
-    def _start(self, sdk: Any, route: Route, kwargs: Mapping[str, Any], stream: bool) -> InferenceCall | None:
-        try:
-            provider, address, port = self._endpoint(sdk, kwargs)
-        except Exception:
-            report_internal_error("reading the client's endpoint")
-            return None
-        model = kwargs.get("model")
-        model = model if isinstance(model, str) and model else None
-        return start_call(self.telemetry, route, provider, model, address, port, stream, kwargs)
-
-    # -- the wrappers ----------------------------------------------------------------------
+        return self.endpoint(url, MISTRAL)
 
     def _wrapper(self, original: Any, route: Route, adopt: Adopt | None) -> Any:
-        if inspect.iscoroutinefunction(inspect.unwrap(original)):
-            return self._async_wrapper(original, route, adopt)
-        return self._sync_wrapper(original, route, adopt)
-
-    def _sync_wrapper(self, original: Any, route: Route, adopt: Adopt | None) -> Any:
-        start = self._start
         stream = adopt is not None
-        adopt = adopt or finish
 
-        @functools.wraps(original)
-        def traced(sdk: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active or not may_trace():
-                return original(sdk, *args, **kwargs)
-            call = start(sdk, route, kwargs, stream)
-            if call is None:
-                return original(sdk, *args, **kwargs)
-            return run(call, original, (sdk, *args), kwargs, adopt)
+        def start(sdk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> InferenceCall | None:
+            try:
+                provider, address, port = self._endpoint(sdk, kwargs)
+            except Exception:
+                report_internal_error("reading the client's endpoint")
+                return None
+            model = kwargs.get("model")
+            model = model if isinstance(model, str) and model else None
+            return start_call(self.telemetry, route, provider, model, address, port, stream, kwargs)
 
-        return traced
-
-    def _async_wrapper(self, original: Any, route: Route, adopt: Adopt | None) -> Any:
-        start = self._start
-        stream = adopt is not None
-        adopt = adopt or finish
-
-        @functools.wraps(original)
-        async def traced(sdk: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._active or not may_trace():
-                return await original(sdk, *args, **kwargs)
-            call = start(sdk, route, kwargs, stream)
-            if call is None:
-                return await original(sdk, *args, **kwargs)
-            return await run_async(call, original, (sdk, *args), kwargs, adopt)
-
-        return traced
+        return self.traced(original, start, adopt or finish)
 
 
 class MistralInstrumentor(TokenomicsInstrumentor):

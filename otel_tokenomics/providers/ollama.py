@@ -41,12 +41,13 @@ from typing import Any
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
-from otel_tokenomics.endpoints import default_port, provider_for_host
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Fields, Usage, count, field
 from otel_tokenomics.wrapping import (
+    Endpoint,
+    MethodPatcher,
     follow_async_iterator,
     follow_iterator,
     may_trace,
@@ -396,62 +397,39 @@ class _Parts:
 # -- the patches -------------------------------------------------------------------------------
 
 
-class OllamaPatcher:
+class OllamaPatcher(MethodPatcher):
     """Wraps ``Client._request`` and ``AsyncClient._request`` (see the module docstring)."""
 
     def __init__(self, telemetry: Telemetry) -> None:
-        self.telemetry = telemetry
-        self._replaced: list[tuple[type, Any, Any]] = []
-        # id(base_url) -> (base_url, provider, address, port); the URL is kept so its id stays its own.
-        self._endpoints: dict[int, tuple[Any, str, str | None, int | None]] = {}
-        self._active = False
+        super().__init__(telemetry)
+        # id(base_url) -> (base_url, endpoint): the client's httpx URL object, kept so
+        # that its id stays its own; no string is built per call.
+        self._by_url: dict[int, tuple[Any, Endpoint]] = {}
 
     def patch(self) -> None:
         # Not "from ollama import _client": once ollama is imported, that name is the default Client.
         module = importlib.import_module("ollama._client")
-        self._active = True
+        self.active = True
         for class_name in ("Client", "AsyncClient"):
             owner = getattr(module, class_name, None)
             original = getattr(owner, "__dict__", {}).get("_request")
             if original is None:
                 continue
             if inspect.iscoroutinefunction(inspect.unwrap(original)):
-                replacement = self._async_wrapper(original)
+                self.replace(owner, "_request", self._async_wrapper(original))
             else:
-                replacement = self._sync_wrapper(original)
-            owner._request = replacement  # type: ignore[union-attr]
-            self._replaced.append((owner, original, replacement))  # type: ignore[arg-type]
-
-    def unpatch(self) -> None:
-        # Inactive wrappers pass straight through: one that another library has
-        # wrapped again since cannot be taken out from under it.
-        self._active = False
-        for owner, original, replacement in reversed(self._replaced):
-            if owner.__dict__.get("_request") is replacement:
-                owner._request = original  # type: ignore[attr-defined]
-        self._replaced.clear()
+                self.replace(owner, "_request", self._sync_wrapper(original))
 
     # -- where a call goes -------------------------------------------------------------------
 
-    def _endpoint(self, client: Any) -> tuple[str, str | None, int | None]:
+    def _endpoint(self, client: Any) -> Endpoint:
         url = client._client.base_url
-        found = self._endpoints.get(id(url))
+        found = self._by_url.get(id(url))
         if found is None or found[0] is not url:
-            if len(self._endpoints) > 256:
-                self._endpoints.clear()
-            found = self._endpoints[id(url)] = (url, *self._resolve_endpoint(url))
-        return found[1], found[2], found[3]
-
-    def _resolve_endpoint(self, url: Any) -> tuple[str, str | None, int | None]:
-        host = getattr(url, "host", None)
-        if not isinstance(host, str) or not host:
-            return OLLAMA, None, None
-        port = url.port
-        if port is None:  # the URL leaves the scheme's default port implicit
-            port = default_port(url.scheme)
-        overrides = self.telemetry.options.provider_map
-        provider = provider_for_host(host, port, overrides, OLLAMA) if overrides else OLLAMA
-        return provider, host, port
+            if len(self._by_url) > 256:
+                self._by_url.clear()
+            found = self._by_url[id(url)] = (url, self.endpoint(str(url), OLLAMA))
+        return found[1]
 
     def _start(
         self, client: Any, route: Route, kwargs: Mapping[str, Any], stream: bool
@@ -476,7 +454,7 @@ class OllamaPatcher:
 
         @functools.wraps(original)
         def _request(client: Any, cls: Any, *args: Any, stream: bool = False, **kwargs: Any) -> Any:
-            route = _route(args) if self._active else None
+            route = _route(args) if self.active else None
             if route is None or not may_trace():
                 return original(client, cls, *args, stream=stream, **kwargs)
             if stream:
@@ -494,7 +472,7 @@ class OllamaPatcher:
 
         @functools.wraps(original)
         async def _request(client: Any, cls: Any, *args: Any, stream: bool = False, **kwargs: Any) -> Any:
-            route = _route(args) if self._active else None
+            route = _route(args) if self.active else None
             if route is None or not may_trace():
                 return await original(client, cls, *args, stream=stream, **kwargs)
             if stream:
