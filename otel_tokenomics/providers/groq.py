@@ -38,9 +38,9 @@ from otel_tokenomics.endpoints import provider_from_map
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.openai import (
     CHAT_REQUEST_FIELDS,
-    _chat_output_message,
-    _StreamedOutput,
+    StreamedChatOutput,
     chat_input_content,
+    chat_output_message,
     completion_usage,
     read_embeddings_request,
 )
@@ -146,14 +146,14 @@ def read_embeddings_response(call: InferenceCall, response: Any) -> None:
 
 def _output_message(choice: Any) -> dict[str, Any]:
     """OpenAI's message shape, with the reasoning text Groq returns (``reasoning_format=parsed``)."""
-    entry = _chat_output_message(choice)
+    entry = chat_output_message(choice)
     reasoning = getattr(getattr(choice, "message", None), "reasoning", None)
     if isinstance(reasoning, str) and reasoning:
         entry["parts"].insert(0, {"type": "reasoning", "content": reasoning})
     return entry
 
 
-class _GroqStreamedOutput(_StreamedOutput):
+class _GroqStreamedOutput(StreamedChatOutput):
     """Streamed text and tool calls per choice, and the reasoning deltas Groq streams."""
 
     __slots__ = ("reasoning",)

@@ -76,6 +76,7 @@ from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.openai import (
     CHAT_REQUEST_FIELDS,
     EMBEDDINGS_REQUEST_FIELDS,
+    StreamedChatOutput,
     chat_input_content,
 )
 from otel_tokenomics.request_fields import request_reader
@@ -306,7 +307,7 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
             index = getattr(choice, "index", 0)
             call.set_finish_reason(index if type(index) is int else 0, reason)
         if call.capture:
-            _accumulator(call).add(choice)
+            _accumulator(call).add_chat_delta(choice)
     # The usage-only chunk that ends an include_usage stream has no choices.
     return bool(choices)
 
@@ -354,60 +355,10 @@ def _output_message(choice: Any) -> dict[str, Any]:
     return entry
 
 
-class _StreamedOutput:
-    """Opt-in only: each choice's streamed text and tool calls."""
-
-    __slots__ = ("choices",)
-
-    def __init__(self) -> None:
-        self.choices: dict[int, tuple[list[str], dict[int, dict[str, Any]]]] = {}
-
-    def add(self, choice: Any) -> None:
-        delta = getattr(choice, "delta", None)
-        if delta is None:
-            return
-        index = getattr(choice, "index", 0)
-        text, tools = self.choices.setdefault(index if type(index) is int else 0, ([], {}))
-        content = getattr(delta, "content", None)
-        if isinstance(content, str) and content:
-            text.append(content)
-        for tool_call in getattr(delta, "tool_calls", None) or ():
-            position = getattr(tool_call, "index", None)
-            entry = tools.setdefault(position if type(position) is int else len(tools), {"arguments": []})
-            if getattr(tool_call, "id", None):
-                entry["id"] = tool_call.id
-            function = getattr(tool_call, "function", None)
-            if getattr(function, "name", None):
-                entry["name"] = function.name
-            if getattr(function, "arguments", None):
-                entry["arguments"].append(function.arguments)
-
-    def messages(self, finish_reasons: dict[int, str] | None) -> list[dict[str, Any]]:
-        messages = []
-        for index in sorted(self.choices):
-            text, tools = self.choices[index]
-            parts: list[dict[str, Any]] = [{"type": "text", "content": "".join(text)}] if text else []
-            for position in sorted(tools):
-                tool = tools[position]
-                parts.append(
-                    {
-                        "type": "tool_call",
-                        "id": tool.get("id"),
-                        "name": tool.get("name"),
-                        "arguments": "".join(tool["arguments"]),
-                    }
-                )
-            entry: dict[str, Any] = {"role": "assistant", "parts": parts}
-            if finish_reasons and index in finish_reasons:
-                entry["finish_reason"] = finish_reasons[index]
-            messages.append(entry)
-        return messages
-
-
-def _accumulator(call: InferenceCall) -> _StreamedOutput:
+def _accumulator(call: InferenceCall) -> StreamedChatOutput:
     content = call.content
     if content is None:
-        content = call.content = _StreamedOutput()
+        content = call.content = StreamedChatOutput()
     return content  # type: ignore[no-any-return]
 
 

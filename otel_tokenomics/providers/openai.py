@@ -241,7 +241,7 @@ def _read_completion(call: InferenceCall, response: Any) -> Any:
 def read_chat_response(call: InferenceCall, response: Any) -> None:
     choices = _read_completion(call, response)
     if call.capture:
-        call.content = [_chat_output_message(choice) for choice in choices]
+        call.content = [chat_output_message(choice) for choice in choices]
 
 
 def read_completion_response(call: InferenceCall, response: Any) -> None:
@@ -253,7 +253,9 @@ def read_completion_response(call: InferenceCall, response: Any) -> None:
         ]
 
 
-def _chunk_reader(accumulate: Callable[[_StreamedOutput, Any], None]) -> Callable[[InferenceCall, Any], bool]:
+def _chunk_reader(
+    accumulate: Callable[[StreamedChatOutput, Any], None],
+) -> Callable[[InferenceCall, Any], bool]:
     """A stream chunk reader for chat and legacy completions; they differ in where text sits.
 
     Every chunk counts as output: the first one already carries the first delta.
@@ -504,7 +506,7 @@ def completions_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _chat_output_message(choice: Any) -> dict[str, Any]:
+def chat_output_message(choice: Any) -> dict[str, Any]:
     message = getattr(choice, "message", None)
     parts: list[dict[str, Any]] = []
     text = getattr(message, "content", None)
@@ -554,7 +556,7 @@ def _responses_output_message(output: Any) -> dict[str, Any]:
     return {"role": "assistant", "parts": parts}
 
 
-class _StreamedOutput:
+class StreamedChatOutput:
     """Opt-in only: the streamed text and tool calls, per choice."""
 
     __slots__ = ("choices",)
@@ -613,10 +615,10 @@ class _StreamedOutput:
         return messages
 
 
-def _accumulator(call: InferenceCall) -> _StreamedOutput:
+def _accumulator(call: InferenceCall) -> StreamedChatOutput:
     content = call.content
     if content is None:
-        content = call.content = _StreamedOutput()
+        content = call.content = StreamedChatOutput()
     return content  # type: ignore[no-any-return]
 
 
