@@ -72,6 +72,8 @@ def borrow(operation: str) -> BorrowedSpan | None:
     the table.
     """
     host = _current_span()
+    if host is None:  # no span current: most calls of an app without tracing around them
+        return None
     scope = getattr(host, "instrumentation_scope", None)
     if scope is None:
         return None
