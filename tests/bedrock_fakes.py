@@ -8,26 +8,23 @@ the encoder here writes the frame format it reads:
     payload   the event's JSON
     trailer   CRC-32 of every byte before it
 
-The server is a stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1: event streams go
-out chunked, one frame per chunk, as Bedrock sends them. Each test queues the
-replies it expects, in order.
+The server is :class:`loopback.LoopbackServer`: event streams go out chunked, one
+frame per chunk, as Bedrock sends them. Each test queues the replies it expects,
+in order.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import queue
 import struct
-import sys
-import threading
 import zlib
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from loopback import LoopbackServer, Reply
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
@@ -174,101 +171,17 @@ def token_headers(
 # -- the server -----------------------------------------------------------------------------
 
 
-class Reply:
-    __slots__ = ("body", "frames", "headers", "status")
-
-    def __init__(
-        self,
-        status: int = 200,
-        body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
-        frames: list[bytes] | None = None,
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-        self.frames = frames
-
-
-class Request:
-    __slots__ = ("body", "headers", "path")
-
-    def __init__(self, path: str, headers: Mapping[str, str], body: bytes) -> None:
-        self.path = path
-        self.headers = dict(headers)
-        self.body = body
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        owner = self.server.owner
-        owner.requests.append(Request(self.path, dict(self.headers), body))
-        try:
-            reply = owner.replies.get_nowait()
-        except queue.Empty:
-            reply = Reply(500, b'{"message": "no reply queued"}')
-        try:
-            self._send(reply)
-        except (BrokenPipeError, ConnectionResetError):  # the client left mid-stream
-            self.close_connection = True
-
-    do_GET = do_POST
-
-    def _send(self, reply: Reply) -> None:
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("x-amzn-RequestId", "req-0001")
-        if reply.frames is None:
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-            return
-        self.send_header("Content-Type", EVENT_STREAM)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for frame in reply.frames:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: BedrockServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that drops its kept-alive connection (a stream closed early, a
-        # client garbage-collected) is what the tests do on purpose: no traceback.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
-class BedrockServer:
+class BedrockServer(LoopbackServer):
     """A loopback endpoint for real boto3 clients; replies are queued per test."""
 
+    always_headers = {"x-amzn-RequestId": "req-0001"}
+
     def __init__(self) -> None:
-        self.replies: queue.Queue[Reply] = queue.Queue()
-        self.requests: list[Request] = []
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        super().__init__()
         self._clients: dict[str, Any] = {}
 
-    def reset(self) -> None:
-        self.replies = queue.Queue()
-        self.requests.clear()
+    def unexpected(self) -> Reply:
+        return Reply(500, b'{"message": "no reply queued"}')
 
     def client(self, service: str = "bedrock-runtime") -> Any:
         client = self._clients.get(service)
@@ -299,16 +212,12 @@ class BedrockServer:
         self.reply(body, headers=headers)
 
     def reply_stream(self, frames: list[bytes], headers: Mapping[str, str] | None = None) -> None:
-        self.replies.put(Reply(200, b"", headers, frames))
+        self.replies.put(Reply(200, b"", {**(headers or {}), "Content-Type": EVENT_STREAM}, frames))
 
     def reply_error(self, status: int, code: str, message: str = "Too many requests") -> None:
         self.reply(
             {"message": message}, status=status, headers={"x-amzn-ErrorType": f"{code}:http://internal/"}
         )
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 _shared: BedrockServer | None = None

@@ -32,6 +32,7 @@ import openai
 import openai_fakes
 import pytest
 from anthropic_fakes import HTTP, exact
+from framework_fakes import GPT_COST, SONNET_COST, app_span, openai_server, openai_stream_server, ours
 from langchain_anthropic import ChatAnthropic
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
@@ -46,9 +47,6 @@ from pydantic import BaseModel
 from otel_tokenomics.telemetry import SCOPE_NAME
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
-
-GPT_COST = 512 * 0.15 / 1e6 + 1536 * 0.075 / 1e6 + 612 * 0.6 / 1e6
-SONNET_COST = 1200 * 3 / 1e6 + 40000 * 0.3 / 1e6 + 1000 * 3.75 / 1e6 + 2000 * 6 / 1e6 + 800 * 15 / 1e6
 
 
 # -- clients over the mock transports -------------------------------------------------------
@@ -66,32 +64,12 @@ def _chat_openai(server: openai_fakes.Server, **kwargs: Any) -> ChatOpenAI:
     )
 
 
-def _openai_server(body: Any = None) -> openai_fakes.Server:
-    server = openai_fakes.Server()
-    server.json("/chat/completions", body or openai_fakes.chat_completion(model="gpt-4o-mini-2024-07-18"))
-    return server
-
-
-def _openai_stream_server(usage: Any = openai_fakes.CHAT_USAGE) -> openai_fakes.Server:
-    server = openai_fakes.Server()
-    server.stream("/chat/completions", openai_fakes.sse(openai_fakes.chat_chunks(usage=usage)))
-    return server
-
-
 def _chat_anthropic(server: anthropic_fakes.Server) -> ChatAnthropic:
     model = ChatAnthropic(model=anthropic_fakes.MODEL, api_key="test-key", max_tokens=1024, max_retries=0)
     # ChatAnthropic takes no http_client: its SDK clients are cached properties, set here first.
     model.__dict__["_client"] = server.client()
     model.__dict__["_async_client"] = server.async_client()
     return model
-
-
-def _ours(telemetry: Any) -> list[Any]:
-    return [span for span in telemetry.spans() if span.instrumentation_scope.name == SCOPE_NAME]
-
-
-def _app_span(telemetry: Any) -> Any:
-    return telemetry.tracer_provider.get_tracer("app").start_as_current_span("app")
 
 
 def _assert_gpt_span(span: Any, *, stream: bool = False) -> None:
@@ -157,8 +135,8 @@ def _chunk_view(chunks: list[Any]) -> list[tuple[Any, ...]]:
 
 def test_invoke_is_one_span_under_the_app_span(instrument, telemetry) -> None:
     instrument()
-    server = _openai_server()
-    with _app_span(telemetry):
+    server = openai_server()
+    with app_span(telemetry):
         message = _chat_openai(server).invoke("Say hello.")
     assert isinstance(message, AIMessage)
     assert message.content == "Hello there."
@@ -171,7 +149,7 @@ def test_invoke_is_one_span_under_the_app_span(instrument, telemetry) -> None:
     }
     # langchain-openai asks for the raw response (headers); it is one SDK request.
     assert server.requests[0].headers["x-stainless-raw-response"] == "true"
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     (app,) = [s for s in telemetry.spans() if s.name == "app"]
     assert span.parent.span_id == app.context.span_id
     _assert_gpt_span(span)
@@ -184,29 +162,29 @@ def test_invoke_is_one_span_under_the_app_span(instrument, telemetry) -> None:
 
 def test_ainvoke(instrument, telemetry) -> None:
     instrument()
-    server = _openai_server()
+    server = openai_server()
 
     async def main() -> Any:
-        with _app_span(telemetry):
+        with app_span(telemetry):
             return await _chat_openai(server).ainvoke("Say hello.")
 
     message = asyncio.run(main())
     assert message.usage_metadata["input_tokens"] == 2048
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert span.parent is not None
     _assert_gpt_span(span)
 
 
 def test_stream_chunks_are_unchanged_and_usage_is_langchains_request(instrument, telemetry) -> None:
     # stream_usage=True makes LangChain itself send stream_options.include_usage; we add nothing.
-    expected = _chunk_view(list(_chat_openai(_openai_stream_server()).stream("Say hello.")))
+    expected = _chunk_view(list(_chat_openai(openai_stream_server()).stream("Say hello.")))
     instrument()
-    server = _openai_stream_server()
+    server = openai_stream_server()
     chunks = list(_chat_openai(server).stream("Say hello."))
     assert _chunk_view(chunks) == expected
     assert all(isinstance(chunk, AIMessageChunk) for chunk in chunks)
     assert server.request_json()["stream_options"] == {"include_usage": True}
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     _assert_gpt_span(span, stream=True)
     assert span.attributes["tokenomics.stream.outcome"] == "completed"
     assert span.attributes["tokenomics.stream.chunk_count"] == 6
@@ -216,11 +194,11 @@ def test_astream(instrument, telemetry) -> None:
     async def collect(model: ChatOpenAI) -> list[Any]:
         return [chunk async for chunk in model.astream("Say hello.")]
 
-    expected = _chunk_view(asyncio.run(collect(_chat_openai(_openai_stream_server()))))
+    expected = _chunk_view(asyncio.run(collect(_chat_openai(openai_stream_server()))))
     instrument()
-    chunks = asyncio.run(collect(_chat_openai(_openai_stream_server())))
+    chunks = asyncio.run(collect(_chat_openai(openai_stream_server())))
     assert _chunk_view(chunks) == expected
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     _assert_gpt_span(span, stream=True)
     assert span.attributes["tokenomics.stream.outcome"] == "completed"
 
@@ -228,12 +206,12 @@ def test_astream(instrument, telemetry) -> None:
 def test_stream_without_stream_usage_is_left_alone(instrument, telemetry) -> None:
     """A custom client turns LangChain's stream_usage default off: no usage in the stream, none added."""
     instrument()
-    server = _openai_stream_server(usage=None)
+    server = openai_stream_server(usage=None)
     model = _chat_openai(server, stream_usage=None)
     chunks = list(model.stream("Say hello."))
     assert "".join(str(chunk.content) for chunk in chunks) == "Hello there."
     assert "stream_options" not in server.request_json()
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert span.attributes["tokenomics.usage.source"] == "unavailable"
     assert span.attributes["tokenomics.cost.status"] == "no_usage"
     assert "gen_ai.usage.input_tokens" not in span.attributes
@@ -241,22 +219,22 @@ def test_stream_without_stream_usage_is_left_alone(instrument, telemetry) -> Non
 
 def test_stream_closed_early_ends_the_span_once(instrument, telemetry) -> None:
     instrument()
-    stream = _chat_openai(_openai_stream_server()).stream("Say hello.")
+    stream = _chat_openai(openai_stream_server()).stream("Say hello.")
     first = next(stream)
     assert isinstance(first, AIMessageChunk)
     stream.close()  # what a `break` does once the generator is dropped
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert span.attributes["tokenomics.stream.outcome"] == "closed_early"
     assert "gen_ai.usage.input_tokens" not in span.attributes
 
 
 def test_batch_is_one_span_per_input(instrument, telemetry) -> None:
     instrument()
-    server = _openai_server()
-    with _app_span(telemetry):
+    server = openai_server()
+    with app_span(telemetry):
         messages = _chat_openai(server).batch(["a", "b", "c"])
     assert [m.content for m in messages] == ["Hello there."] * 3
-    spans = _ours(telemetry)
+    spans = ours(telemetry)
     assert len(spans) == 3 == len(server.requests)
     (app,) = [s for s in telemetry.spans() if s.name == "app"]
     for span in spans:
@@ -270,10 +248,10 @@ def test_batch_is_one_span_per_input(instrument, telemetry) -> None:
 
 def test_abatch_is_one_span_per_input(instrument, telemetry) -> None:
     instrument()
-    server = _openai_server()
+    server = openai_server()
     messages = asyncio.run(_chat_openai(server).abatch(["a", "b"]))
     assert len(messages) == 2
-    spans = _ours(telemetry)
+    spans = ours(telemetry)
     assert len(spans) == 2
     for span in spans:
         _assert_gpt_span(span)
@@ -325,7 +303,7 @@ def test_tool_calling_loop_is_one_span_per_model_call(instrument, telemetry) -> 
     instrument()
     server = _tool_loop_server()
     model = _chat_openai(server).bind_tools([get_weather])
-    with _app_span(telemetry):
+    with app_span(telemetry):
         messages: list[Any] = [HumanMessage("Weather in Paris?")]
         reply = model.invoke(messages)
         messages.append(reply)
@@ -335,7 +313,7 @@ def test_tool_calling_loop_is_one_span_per_model_call(instrument, telemetry) -> 
     assert final.content == "It is sunny in Paris."
     assert server.request_json(0)["tools"][0]["function"]["name"] == "get_weather"
 
-    first, second = sorted(_ours(telemetry), key=lambda span: span.start_time)
+    first, second = sorted(ours(telemetry), key=lambda span: span.start_time)
     assert first.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
     assert first.attributes["gen_ai.usage.input_tokens"] == 300
     assert first.attributes["gen_ai.usage.output_tokens"] == 20
@@ -356,7 +334,7 @@ class Weather(BaseModel):
 
 def test_with_structured_output_is_one_span(instrument, telemetry) -> None:
     instrument()
-    server = _openai_server(
+    server = openai_server(
         openai_fakes.chat_completion(
             model="gpt-4o-mini-2024-07-18", content=json.dumps({"city": "Paris", "sunny": True})
         )
@@ -365,7 +343,7 @@ def test_with_structured_output_is_one_span(instrument, telemetry) -> None:
     assert result == Weather(city="Paris", sunny=True)
     # parse(): a json_schema response format, sent through chat.completions.with_raw_response.parse.
     assert server.request_json()["response_format"]["type"] == "json_schema"
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     _assert_gpt_span(span)
 
 
@@ -385,7 +363,7 @@ def test_http_error_reaches_the_user_as_without_instrumentation(instrument, tele
     # Newer langchain-openai re-raise the SDK's error as a class of their own, from the SDK's.
     sdk_error = traced.value.__cause__ or traced.value
     assert type(sdk_error) is openai.InternalServerError
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes["error.type"] == "InternalServerError"
 
@@ -405,13 +383,13 @@ def _anthropic_server(stream: bool = False) -> anthropic_fakes.Server:
 def test_chat_anthropic_invoke_with_cache_tokens(instrument, telemetry) -> None:
     instrument()
     server = _anthropic_server()
-    with _app_span(telemetry):
+    with app_span(telemetry):
         message = _chat_anthropic(server).invoke("Say hello.")
     assert isinstance(message, AIMessage)
     assert message.content == "Hello there."
     assert message.usage_metadata["input_tokens"] == 44200
     assert server.requests[0].headers["x-stainless-raw-response"] == "raw"
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert span.parent is not None
     _assert_sonnet_span(span)
 
@@ -422,7 +400,7 @@ def test_chat_anthropic_stream_with_cache_tokens(instrument, telemetry) -> None:
     chunks = list(_chat_anthropic(_anthropic_server(stream=True)).stream("Say hello."))
     assert _chunk_view(chunks) == expected
     assert chunks[-1].usage_metadata["input_tokens"] == 44200
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     _assert_sonnet_span(span, stream=True)
     assert span.attributes["tokenomics.stream.outcome"] == "completed"
 
@@ -462,7 +440,7 @@ def test_chat_anthropic_ainvoke_and_astream(instrument, telemetry) -> None:
     assert message.content == "Hello there."
     assert "".join(str(chunk.content) for chunk in chunks) == "Hello there."
     assert chunks[-1].usage_metadata["input_tokens"] == 44200
-    plain, streamed = sorted(_ours(telemetry), key=lambda span: span.start_time)
+    plain, streamed = sorted(ours(telemetry), key=lambda span: span.start_time)
     _assert_sonnet_span(plain)
     _assert_sonnet_span(streamed, stream=True)
     assert streamed.attributes["tokenomics.stream.outcome"] == "completed"
@@ -560,16 +538,16 @@ def clean_context() -> Iterator[None]:
 def test_nests_under_a_callback_handlers_run_spans(instrument, telemetry, clean_context, mode) -> None:
     instrument()
     streamed = mode in ("stream", "astream")
-    server = _openai_stream_server() if streamed else _openai_server()
+    server = openai_stream_server() if streamed else openai_server()
     handler = RunSpans(telemetry.tracer_provider.get_tracer("langchain-callbacks"))
     chain = ChatPromptTemplate.from_messages([("user", "{question}")]) | _chat_openai(server)
-    with _app_span(telemetry):
+    with app_span(telemetry):
         _run_chain(mode, chain, {"callbacks": [handler]})
 
     spans = _by_id(telemetry)
-    ours = _ours(telemetry)
-    assert len(ours) == (2 if "batch" in mode else 1) == len(server.requests)
-    for span in ours:
+    our_spans = ours(telemetry)
+    assert len(our_spans) == (2 if "batch" in mode else 1) == len(server.requests)
+    for span in our_spans:
         _assert_gpt_span(span, stream=streamed)
         llm_run = spans[span.parent.span_id]
         assert llm_run.name == "llm run"
@@ -581,11 +559,11 @@ def test_a_handler_not_run_inline_cannot_parent_async_calls(instrument, telemetr
     """In async runs LangChain calls such a handler on a worker thread: what it makes current there
     is not the model call's context, so the call's span nests under the app's span instead."""
     instrument()
-    server = _openai_server()
+    server = openai_server()
     handler = RunSpans(telemetry.tracer_provider.get_tracer("langchain-callbacks"), inline=False)
     chain = ChatPromptTemplate.from_messages([("user", "{question}")]) | _chat_openai(server)
-    with _app_span(telemetry):
+    with app_span(telemetry):
         _run_chain("ainvoke", chain, {"callbacks": [handler]})
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     _assert_gpt_span(span)
     assert _parent_name(span, _by_id(telemetry)) == "app"

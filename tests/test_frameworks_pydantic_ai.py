@@ -30,6 +30,7 @@ import anthropic_fakes
 import openai_fakes
 import pytest
 from anthropic_fakes import exact
+from framework_fakes import GPT_COST, SONNET_COST, app_span, openai_server, openai_stream_server, ours
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic_ai import Agent
@@ -52,25 +53,8 @@ from otel_tokenomics.telemetry import Telemetry as Tokenomics
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
 
-GPT_COST = 512 * 0.15 / 1e6 + 1536 * 0.075 / 1e6 + 612 * 0.6 / 1e6
-SONNET_COST = 1200 * 3 / 1e6 + 40000 * 0.3 / 1e6 + 1000 * 3.75 / 1e6 + 2000 * 6 / 1e6 + 800 * 15 / 1e6
-
 
 # -- models over the mock transports ------------------------------------------------------------
-
-
-def _openai_server(body: Any = None) -> openai_fakes.Server:
-    server = openai_fakes.Server()
-    server.json("/chat/completions", body or openai_fakes.chat_completion(model="gpt-4o-mini-2024-07-18"))
-    return server
-
-
-def _openai_stream_server() -> openai_fakes.Server:
-    server = openai_fakes.Server()
-    server.stream(
-        "/chat/completions", openai_fakes.sse(openai_fakes.chat_chunks(usage=openai_fakes.CHAT_USAGE))
-    )
-    return server
 
 
 def _openai_model(server: openai_fakes.Server) -> OpenAIChatModel:
@@ -106,10 +90,6 @@ def _instrumented(telemetry: Any) -> list[Any]:
     return [Instrumentation(settings=_settings(telemetry))]
 
 
-def _ours(telemetry: Any) -> list[Any]:
-    return [span for span in telemetry.spans() if span.instrumentation_scope.name == SCOPE_NAME]
-
-
 def _theirs(telemetry: Any, name_prefix: str = "chat ") -> list[Any]:
     return sorted(
         (
@@ -140,10 +120,6 @@ def _our_metrics(telemetry: Any) -> dict[str, list[Any]]:
 def _token_sums(telemetry: Any) -> dict[str, int]:
     points = _our_metrics(telemetry)["gen_ai.client.token.usage"]
     return {p.attributes["gen_ai.token.type"]: p.sum for p in points}
-
-
-def _app_span(telemetry: Any) -> Any:
-    return telemetry.tracer_provider.get_tracer("app").start_as_current_span("app")
 
 
 def _assert_gpt(attributes: Any, *, stream: bool = False) -> None:
@@ -203,12 +179,12 @@ async def _stream_text(agent: Agent[Any, str], **kwargs: Any) -> list[str]:
 
 def test_run_sync_is_one_span_under_the_app_span(instrument, telemetry) -> None:
     instrument()
-    server = _openai_server()
-    with _app_span(telemetry):
+    server = openai_server()
+    with app_span(telemetry):
         result = Agent(_openai_model(server)).run_sync("Say hello.")
     assert result.output == "Hello there."
     assert result.usage.input_tokens == 2048
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert span.kind == SpanKind.CLIENT
     assert _parent(span, telemetry).name == "app"
     _assert_gpt(span.attributes)
@@ -219,22 +195,22 @@ def test_run_async(instrument, telemetry) -> None:
     instrument()
 
     async def main() -> Any:
-        with _app_span(telemetry):
-            return await Agent(_openai_model(_openai_server())).run("Say hello.")
+        with app_span(telemetry):
+            return await Agent(_openai_model(openai_server())).run("Say hello.")
 
     assert asyncio.run(main()).output == "Hello there."
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert _parent(span, telemetry).name == "app"
     _assert_gpt(span.attributes)
 
 
 def test_run_stream(instrument, telemetry) -> None:
     instrument()
-    server = _openai_stream_server()
+    server = openai_stream_server()
     texts = asyncio.run(_stream_text(Agent(_openai_model(server))))
     assert texts[-1] == "Hello there."
     assert server.request_json()["stream_options"] == {"include_usage": True}  # pydantic-ai's own
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     _assert_gpt(span.attributes, stream=True)
 
 
@@ -294,7 +270,7 @@ def test_tool_loop_is_one_span_per_model_request(instrument, telemetry) -> None:
     result = _weather_agent(server).run_sync("Weather in Paris?")
     assert result.output == "It is sunny in Paris."
     assert json.loads(server.requests[1].content)["messages"][-1]["content"] == "Sunny in Paris."
-    first, second = sorted(_ours(telemetry), key=lambda span: span.start_time)
+    first, second = sorted(ours(telemetry), key=lambda span: span.start_time)
     assert first.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
     assert first.attributes["gen_ai.usage.input_tokens"] == 300
     assert first.attributes["gen_ai.usage.output_tokens"] == 20
@@ -314,7 +290,7 @@ def test_anthropic_run_sync_and_run_stream(instrument, telemetry) -> None:
     streamed = Agent(_anthropic_model(_anthropic_server(stream=True)))
     texts = asyncio.run(_stream_text(streamed, model_settings=ANTHROPIC_SETTINGS))
     assert texts[-1] == "Hello there."
-    plain, stream = sorted(_ours(telemetry), key=lambda span: span.start_time)
+    plain, stream = sorted(ours(telemetry), key=lambda span: span.start_time)
     _assert_sonnet(plain.attributes)
     _assert_sonnet(stream.attributes, stream=True)
     assert plain.attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
@@ -327,7 +303,7 @@ def test_http_error_without_instrumentation(instrument, telemetry) -> None:
     with pytest.raises(ModelHTTPError) as raised:
         Agent(_openai_model(server)).run_sync("Say hello.")
     assert raised.value.status_code == 500
-    (span,) = _ours(telemetry)
+    (span,) = ours(telemetry)
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes["error.type"] == "InternalServerError"
 
@@ -337,13 +313,13 @@ def test_http_error_without_instrumentation(instrument, telemetry) -> None:
 
 def test_instrumented_run_sync_folds_into_the_chat_span(instrument, telemetry) -> None:
     instrument()
-    with _app_span(telemetry):
-        result = Agent(_openai_model(_openai_server()), capabilities=_instrumented(telemetry)).run_sync(
+    with app_span(telemetry):
+        result = Agent(_openai_model(openai_server()), capabilities=_instrumented(telemetry)).run_sync(
             "Say hello."
         )
     assert result.output == "Hello there."
 
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     (chat,) = _inference_spans(telemetry)
     assert chat.name == "chat gpt-4o-mini"
     assert chat.instrumentation_scope.name == "pydantic-ai"
@@ -361,18 +337,18 @@ def test_instrumented_run_sync_folds_into_the_chat_span(instrument, telemetry) -
 
 def test_instrumented_run_async(instrument, telemetry) -> None:
     instrument()
-    agent = Agent(_openai_model(_openai_server()), capabilities=_instrumented(telemetry))
+    agent = Agent(_openai_model(openai_server()), capabilities=_instrumented(telemetry))
     assert asyncio.run(agent.run("Say hello.")).output == "Hello there."
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     (chat,) = _inference_spans(telemetry)
     _assert_gpt(chat.attributes)
 
 
 def test_instrumented_run_stream(instrument, telemetry) -> None:
     instrument()
-    agent = Agent(_openai_model(_openai_stream_server()), capabilities=_instrumented(telemetry))
+    agent = Agent(_openai_model(openai_stream_server()), capabilities=_instrumented(telemetry))
     assert asyncio.run(_stream_text(agent))[-1] == "Hello there."
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     (chat,) = _inference_spans(telemetry)
     assert chat.instrumentation_scope.name == "pydantic-ai"
     _assert_gpt(chat.attributes, stream=True)
@@ -395,9 +371,9 @@ def test_run_stream_left_early_ends_the_call_once(instrument, telemetry, instrum
         raise AssertionError("no text")
 
     assert asyncio.run(main()) == "a"
-    ours = _ours(telemetry)
-    (span,) = ours if not instrumented else _theirs(telemetry)
-    assert len(ours) == (0 if instrumented else 1)
+    our_spans = ours(telemetry)
+    (span,) = our_spans if not instrumented else _theirs(telemetry)
+    assert len(our_spans) == (0 if instrumented else 1)
     assert span.attributes["tokenomics.stream.outcome"] == "closed_early"
     assert span.attributes["tokenomics.usage.source"] == "unavailable"
     (duration,) = _our_metrics(telemetry)["gen_ai.client.operation.duration"]
@@ -407,9 +383,9 @@ def test_run_stream_left_early_ends_the_call_once(instrument, telemetry, instrum
 def test_instrumented_model_wrapper_folds_too(instrument, telemetry) -> None:
     """An explicit InstrumentedModel sets its request attributes as it opens the span."""
     instrument()
-    model = InstrumentedModel(_openai_model(_openai_server()), _settings(telemetry))
+    model = InstrumentedModel(_openai_model(openai_server()), _settings(telemetry))
     assert Agent(model).run_sync("Say hello.").output == "Hello there."
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     (chat,) = _inference_spans(telemetry)
     _assert_gpt(chat.attributes)
 
@@ -421,7 +397,7 @@ def test_instrumented_tool_loop_keeps_their_spans_and_one_chat_span_per_request(
     result = _weather_agent(_tool_loop_server(), capabilities=_instrumented(telemetry)).run_sync("Weather?")
     assert result.output == "It is sunny in Paris."
 
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     first, second = _theirs(telemetry)
     assert set(_inference_spans(telemetry)) == {first, second}
     assert first.attributes["gen_ai.usage.input_tokens"] == 300
@@ -445,7 +421,7 @@ def test_instrumented_anthropic_cache_arithmetic_agrees(instrument, telemetry) -
     streamed = Agent(_anthropic_model(_anthropic_server(stream=True)), capabilities=_instrumented(telemetry))
     assert asyncio.run(_stream_text(streamed, model_settings=ANTHROPIC_SETTINGS))[-1] == "Hello there."
 
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     plain, stream = _theirs(telemetry)
     assert set(_inference_spans(telemetry)) == {plain, stream}
     for chat, is_stream in ((plain, False), (stream, True)):
@@ -465,7 +441,7 @@ def test_instrumented_http_error_leaves_their_span_to_them(instrument, telemetry
     agent = Agent(_openai_model(server), capabilities=_instrumented(telemetry))
     with pytest.raises(ModelHTTPError):
         agent.run_sync("Say hello.")
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     (chat,) = _theirs(telemetry)
     assert chat.status.status_code == StatusCode.ERROR  # pydantic-ai's own
     assert not any(key.startswith("tokenomics.") for key in chat.attributes)
@@ -482,7 +458,7 @@ def test_instrumented_fallback_keeps_the_answering_models_outcome(instrument, te
     agent = Agent(model, capabilities=_instrumented(telemetry))
     assert agent.run_sync("Say hello.", model_settings=ANTHROPIC_SETTINGS).output == "Hello there."
 
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     (chat,) = _inference_spans(telemetry)
     assert chat.status.status_code != StatusCode.ERROR
     assert "error.type" not in chat.attributes
@@ -500,7 +476,7 @@ def test_instrumented_embedder_folds_into_the_embeddings_span(instrument, teleme
     )
     result = Embedder(model, instrument=_settings(telemetry)).embed_query_sync("hello")
     assert result.usage.input_tokens == 7
-    assert _ours(telemetry) == []
+    assert ours(telemetry) == []
     (span,) = _inference_spans(telemetry)
     assert span.instrumentation_scope.name == "pydantic-ai"
     assert span.attributes["gen_ai.operation.name"] == "embeddings"

@@ -37,7 +37,7 @@ from anthropic_fakes import MODEL as CLAUDE
 from anthropic_fakes import events as claude_events
 from anthropic_fakes import message as claude_message
 from litellm import completion as completion_imported_before_instrument
-from litellm_fakes import LoopbackServer, shared_server
+from litellm_fakes import LiteLLMServer, shared_server
 from openai_fakes import CHAT_USAGE, chat_chunks, chat_completion, embeddings_response
 from opentelemetry.trace import StatusCode
 
@@ -85,15 +85,15 @@ def _cost(attributes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def server() -> LoopbackServer:
+def server() -> LiteLLMServer:
     return shared_server()
 
 
-def openai_args(server: LoopbackServer) -> dict[str, Any]:
+def openai_args(server: LiteLLMServer) -> dict[str, Any]:
     return {"api_base": f"{server.url}/v1", "api_key": "sk-test-secret", "max_retries": 0}
 
 
-def anthropic_args(server: LoopbackServer) -> dict[str, Any]:
+def anthropic_args(server: LiteLLMServer) -> dict[str, Any]:
     return {"api_base": server.url, "api_key": "test-key"}
 
 
