@@ -98,6 +98,31 @@ def test_stream_without_usage_is_marked_unavailable(instrument, telemetry) -> No
     assert "tokenomics.unpriced.calls" not in points
 
 
+def test_groq_stream_usage_in_x_groq_through_the_openai_sdk(instrument, telemetry) -> None:
+    """Groq's OpenAI-compatible endpoint sends a stream's usage in the finishing chunk's
+    x_groq (an extra field for the openai SDK), without include_usage.
+    llama-3.3-70b-versatile: $0.59 input, $0.79 output per million tokens."""
+    instrument()
+    chunks = chat_chunks(model="llama-3.3-70b-versatile")
+    for chunk in chunks:
+        del chunk["usage"], chunk["service_tier"]
+    chunks[0]["x_groq"] = {"id": "req_01"}
+    chunks[-1]["x_groq"] = {"id": "req_01", "usage": {"prompt_tokens": 120, "completion_tokens": 45}}
+    server = Server()
+    server.stream("/chat/completions", sse(chunks))
+    client = server.client(base_url="https://api.groq.com/openai/v1")
+    stream = client.chat.completions.create(
+        model="llama-3.3-70b-versatile", messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello there."
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.provider.name"] == "groq"
+    assert attributes["gen_ai.usage.input_tokens"] == 120
+    assert attributes["gen_ai.usage.output_tokens"] == 45
+    assert attributes["tokenomics.usage.source"] == "provider"
+    assert attributes["tokenomics.cost.total"] == pytest.approx((120 * 0.59 + 45 * 0.79) / 1e6, rel=1e-12)
+
+
 @requires("stream_close")
 def test_break_ends_the_span_at_once(instrument, telemetry) -> None:
     instrument()

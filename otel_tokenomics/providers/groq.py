@@ -43,6 +43,7 @@ from otel_tokenomics.providers.openai import (
     chat_output_message,
     completion_usage,
     read_embeddings_request,
+    x_groq_usage,
 )
 from otel_tokenomics.providers.openai import (
     read_embeddings_response as _read_embeddings_model,
@@ -50,7 +51,7 @@ from otel_tokenomics.providers.openai import (
 from otel_tokenomics.request_fields import Put, request_reader
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Fields, as_fields, field
+from otel_tokenomics.usage import Fields, field
 
 GROQ = "groq"
 
@@ -116,13 +117,9 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
     if call.response_id is None:
         _read_common(call, chunk)
     # x_groq comes with the first and the last chunk; its usage with the last only.
-    x_groq = field(chunk, "x_groq")
-    if x_groq is not None:
-        usage = as_fields(getattr(as_fields(x_groq), "usage", None))
-        # Token counts only: a non-streamed answer's x_groq.usage holds hardware cache
-        # statistics instead, and those must never replace the counts.
-        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
-            call.usage = completion_usage(usage)
+    grouped = x_groq_usage(chunk)
+    if grouped is not None:
+        call.usage = grouped
     usage = field(chunk, "usage")  # only with stream_options.include_usage
     if usage is not None:
         call.usage = completion_usage(usage)

@@ -159,6 +159,21 @@ def completion_usage(usage: Any) -> Usage:
     return result
 
 
+def x_groq_usage(chunk: Any) -> Usage | None:
+    """The usage Groq puts in a stream chunk's ``x_groq`` (an extra field for the openai SDK).
+
+    Token counts only: a non-streamed answer's ``x_groq.usage`` holds hardware cache
+    statistics instead (``dram_cached_tokens``), which must never replace the counts.
+    """
+    x_groq = field(chunk, "x_groq")
+    if x_groq is None:
+        return None
+    usage = as_fields(getattr(as_fields(x_groq), "usage", None))
+    if usage is None or getattr(usage, "prompt_tokens", None) is None:
+        return None
+    return completion_usage(usage)
+
+
 def _stated_cost(usage: Any) -> float | None:
     """The cost a gateway states in the usage object (OpenRouter: ``usage.cost``, in USD).
 
@@ -271,6 +286,12 @@ def _chunk_reader(
             reason = choice.finish_reason
             if reason is not None:
                 call.set_finish_reason(choice.index, reason)
+                if usage is None and call.usage is None:
+                    # Groq sends a stream's usage in x_groq on the finishing chunk,
+                    # with or without include_usage (whose chunk, later, wins).
+                    grouped = x_groq_usage(chunk)
+                    if grouped is not None:
+                        call.usage = grouped
             if call.capture:
                 accumulate(_accumulator(call), choice)
         return True
