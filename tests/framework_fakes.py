@@ -13,6 +13,7 @@ Prices (catalog, USD per million tokens):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai_fakes
@@ -42,3 +43,38 @@ def ours(telemetry: Any) -> list[Any]:
 
 def app_span(telemetry: Any) -> Any:
     return telemetry.tracer_provider.get_tracer("app").start_as_current_span("app")
+
+
+def tool_loop_server() -> openai_fakes.Server:
+    """A tool call, then the answer; each model request with usage of its own."""
+    first = openai_fakes.chat_completion(
+        model="gpt-4o-mini-2024-07-18",
+        finish_reason="tool_calls",
+        usage={"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320},
+    )
+    first["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})},
+            }
+        ],
+    }
+    second = openai_fakes.chat_completion(
+        model="gpt-4o-mini-2024-07-18",
+        content="It is sunny in Paris.",
+        usage={
+            "prompt_tokens": 400,
+            "completion_tokens": 10,
+            "total_tokens": 410,
+            "prompt_tokens_details": {"cached_tokens": 256},
+        },
+    )
+    server = openai_fakes.Server()
+    answers = iter([first, second])
+    server.routes["/chat/completions"] = lambda request: server.http.Response(200, json=next(answers))
+    return server

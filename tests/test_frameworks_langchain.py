@@ -32,7 +32,15 @@ import openai
 import openai_fakes
 import pytest
 from anthropic_fakes import HTTP, exact
-from framework_fakes import GPT_COST, SONNET_COST, app_span, openai_server, openai_stream_server, ours
+from framework_fakes import (
+    GPT_COST,
+    SONNET_COST,
+    app_span,
+    openai_server,
+    openai_stream_server,
+    ours,
+    tool_loop_server,
+)
 from langchain_anthropic import ChatAnthropic
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
@@ -263,45 +271,9 @@ def get_weather(city: str) -> str:
     return f"Sunny in {city}."
 
 
-def _tool_loop_server() -> openai_fakes.Server:
-    """First a tool call, then the answer; each with usage of its own."""
-    tool_call = {
-        "role": "assistant",
-        "content": None,
-        "refusal": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})},
-            }
-        ],
-    }
-    first = openai_fakes.chat_completion(
-        model="gpt-4o-mini-2024-07-18",
-        finish_reason="tool_calls",
-        usage={"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320},
-    )
-    first["choices"][0]["message"] = tool_call
-    second = openai_fakes.chat_completion(
-        model="gpt-4o-mini-2024-07-18",
-        content="It is sunny in Paris.",
-        usage={
-            "prompt_tokens": 400,
-            "completion_tokens": 10,
-            "total_tokens": 410,
-            "prompt_tokens_details": {"cached_tokens": 256},
-        },
-    )
-    server = openai_fakes.Server()
-    answers = iter([first, second])
-    server.routes["/chat/completions"] = lambda request: server.http.Response(200, json=next(answers))
-    return server
-
-
 def test_tool_calling_loop_is_one_span_per_model_call(instrument, telemetry) -> None:
     instrument()
-    server = _tool_loop_server()
+    server = tool_loop_server()
     model = _chat_openai(server).bind_tools([get_weather])
     with app_span(telemetry):
         messages: list[Any] = [HumanMessage("Weather in Paris?")]

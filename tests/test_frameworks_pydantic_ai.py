@@ -30,7 +30,15 @@ import anthropic_fakes
 import openai_fakes
 import pytest
 from anthropic_fakes import exact
-from framework_fakes import GPT_COST, SONNET_COST, app_span, openai_server, openai_stream_server, ours
+from framework_fakes import (
+    GPT_COST,
+    SONNET_COST,
+    app_span,
+    openai_server,
+    openai_stream_server,
+    ours,
+    tool_loop_server,
+)
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic_ai import Agent
@@ -214,41 +222,6 @@ def test_run_stream(instrument, telemetry) -> None:
     _assert_gpt(span.attributes, stream=True)
 
 
-def _tool_loop_server() -> openai_fakes.Server:
-    """A tool call, then the answer; each model request with usage of its own."""
-    first = openai_fakes.chat_completion(
-        model="gpt-4o-mini-2024-07-18",
-        finish_reason="tool_calls",
-        usage={"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320},
-    )
-    first["choices"][0]["message"] = {
-        "role": "assistant",
-        "content": None,
-        "refusal": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})},
-            }
-        ],
-    }
-    second = openai_fakes.chat_completion(
-        model="gpt-4o-mini-2024-07-18",
-        content="It is sunny in Paris.",
-        usage={
-            "prompt_tokens": 400,
-            "completion_tokens": 10,
-            "total_tokens": 410,
-            "prompt_tokens_details": {"cached_tokens": 256},
-        },
-    )
-    server = openai_fakes.Server()
-    answers = iter([first, second])
-    server.routes["/chat/completions"] = lambda request: server.http.Response(200, json=next(answers))
-    return server
-
-
 def _weather_agent(server: openai_fakes.Server, **kwargs: Any) -> Agent[None, str]:
     agent = Agent(_openai_model(server), **kwargs)
 
@@ -266,7 +239,7 @@ SECOND_COST = 144 * 0.15 / 1e6 + 256 * 0.075 / 1e6 + 10 * 0.6 / 1e6
 
 def test_tool_loop_is_one_span_per_model_request(instrument, telemetry) -> None:
     instrument()
-    server = _tool_loop_server()
+    server = tool_loop_server()
     result = _weather_agent(server).run_sync("Weather in Paris?")
     assert result.output == "It is sunny in Paris."
     assert json.loads(server.requests[1].content)["messages"][-1]["content"] == "Sunny in Paris."
@@ -394,7 +367,7 @@ def test_instrumented_tool_loop_keeps_their_spans_and_one_chat_span_per_request(
     instrument, telemetry
 ) -> None:
     instrument()
-    result = _weather_agent(_tool_loop_server(), capabilities=_instrumented(telemetry)).run_sync("Weather?")
+    result = _weather_agent(tool_loop_server(), capabilities=_instrumented(telemetry)).run_sync("Weather?")
     assert result.output == "It is sunny in Paris."
 
     assert ours(telemetry) == []
