@@ -38,6 +38,7 @@ from otel_tokenomics.call import IN_CALL, OUTCOME_CLOSED_EARLY, InferenceCall, R
 from otel_tokenomics.endpoints import DEFAULT_PROVIDER, default_port, provider_for_host
 from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream, observing_subclass
 from otel_tokenomics.telemetry import Telemetry
+from otel_tokenomics.usage import as_fields_tree
 from otel_tokenomics.wrapping import instrumentation_enabled as _instrumentation_enabled
 
 _ENDPOINT_CACHE = "_tokenomics_endpoint"
@@ -326,8 +327,9 @@ class StainlessInstrumentation:
             # A stream (its body may be buffered and closed already, still SSE): its
             # parse() is a coroutine, so wait for the user's.
             return False
-        # An async parse() is a coroutine, but the body is in memory already.
-        call.finish(http.json())
+        # An async parse() is a coroutine, but the body is in memory already: read it as
+        # the SDK's model would be, so every adapter's reader takes it as it is.
+        call.finish(as_fields_tree(http.json()))
         return True
 
     # -- with_streaming_response: the body is read when the user parses ----------------------

@@ -181,3 +181,12 @@ def as_fields(obj: Any) -> Any:
     if isinstance(obj, dict):
         return Fields(obj)
     return obj
+
+
+def as_fields_tree(value: Any) -> Any:
+    """A JSON body read like the SDK's model of it, all the way down (lists included)."""
+    if isinstance(value, dict):
+        return Fields({key: as_fields_tree(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [as_fields_tree(item) for item in value]
+    return value

@@ -43,15 +43,13 @@ from otel_tokenomics.providers.openai import (
     chat_output_message,
     completion_usage,
     read_embeddings_request,
+    read_embeddings_response,
     x_groq_usage,
-)
-from otel_tokenomics.providers.openai import (
-    read_embeddings_response as _read_embeddings_model,
 )
 from otel_tokenomics.request_fields import Put, request_reader
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Fields, field
+from otel_tokenomics.usage import field
 
 GROQ = "groq"
 
@@ -89,19 +87,7 @@ def _set_finish_reasons(call: InferenceCall, choices: Any) -> None:
             call.set_finish_reason(index if isinstance(index, int) else position, reason)
 
 
-def _model(value: Any) -> Any:
-    """A JSON body read like the SDK's model of it, all the way down."""
-    if isinstance(value, dict):
-        return Fields({key: _model(item) for key, item in value.items()})
-    if isinstance(value, list):
-        return [_model(item) for item in value]
-    return value
-
-
 def read_chat_response(call: InferenceCall, response: Any) -> None:
-    if isinstance(response, dict):
-        # An async with_raw_response answer, read from its body before the user parses it.
-        response = _model(response)
     _read_common(call, response)
     choices = getattr(response, "choices", None) or ()
     _set_finish_reasons(call, choices)
@@ -132,10 +118,6 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
             for choice in choices:
                 output.add_chat_delta(choice)
     return True
-
-
-def read_embeddings_response(call: InferenceCall, response: Any) -> None:
-    _read_embeddings_model(call, _model(response) if isinstance(response, dict) else response)
 
 
 # -- opt-in content ---------------------------------------------------------------------------
