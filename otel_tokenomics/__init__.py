@@ -19,6 +19,7 @@ from otel_tokenomics.version import __version__
 __all__ = [
     "PriceOverrideError",
     "__version__",
+    "estimate",
     "inference",
     "instrument",
     "instrumented",
@@ -50,7 +51,8 @@ def instrument(
 
     ``tracer_provider`` / ``meter_provider`` default to the global ones. Options
     (see the README): ``capture_content``, ``metric_names``, ``provider_map``,
-    ``logger_provider``. ``prices``: your own prices, a ``.toml``/``.json`` path or
+    ``logger_provider``, ``estimate_usage``, ``stream_usage``, ``tokenizer``.
+    ``prices``: your own prices, a ``.toml``/``.json`` path or
     a mapping (default: ``OTEL_TOKENOMICS_PRICES``). Calling it again changes
     nothing. It raises only :class:`PriceOverrideError`, for a bad price file,
     before patching anything; nothing else it does can raise.
@@ -106,6 +108,10 @@ def __getattr__(name: str) -> Any:
         from otel_tokenomics.manual import inference
 
         return inference
+    if name == "estimate":
+        from otel_tokenomics.estimation.preflight import estimate
+
+        return estimate
     raise AttributeError(name)
 
 

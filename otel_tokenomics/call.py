@@ -24,6 +24,7 @@ from otel_tokenomics.cost import STATUS_NO_USAGE, STATUS_UNPRICED, cost_attribut
 from otel_tokenomics.usage import SOURCE_UNAVAILABLE, Usage
 
 if TYPE_CHECKING:
+    from otel_tokenomics.estimation.prompt import Prompt
     from otel_tokenomics.pricing.compute import Cost
     from otel_tokenomics.telemetry import Telemetry
 
@@ -39,6 +40,10 @@ OUTCOME_COMPLETED = "completed"
 OUTCOME_CLOSED_EARLY = "closed_early"
 OUTCOME_ABANDONED = "abandoned"
 OUTCOME_FAILED = "failed"
+
+# What a chunk reader returns for a chunk the user must not see: the usage-only chunk
+# that exists only because we asked for it (stream_options.include_usage we injected).
+HIDE = 2
 
 _reported: set[str] = set()
 
@@ -63,6 +68,8 @@ class Route:
         "operation",
         "read_chunk",
         "read_input_content",
+        "read_output_text",
+        "read_prompt",
         "read_request",
         "read_response",
     )
@@ -76,6 +83,8 @@ class Route:
         attributes: Mapping[str, Any] | None = None,
         read_input_content: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None,
         describe_error: Callable[[BaseException], tuple[str | None, int | None]] | None = None,
+        read_prompt: Callable[[Mapping[str, Any]], Prompt] | None = None,
+        read_output_text: Callable[[Any], list[str]] | None = None,
     ) -> None:
         self.operation = operation
         # Fills span attributes from the request body; only runs for recorded spans.
@@ -93,6 +102,11 @@ class Route:
         # less than the provider's error code (botocore raises one class for every
         # error inside an event stream); None parts fall back to the defaults.
         self.describe_error = describe_error
+        # For calls that end without usage: the request read into a countable Prompt,
+        # and the text of a non-streamed response (a stream's text is gathered by
+        # read_chunk into InferenceCall.output_text). Both run only when estimating.
+        self.read_prompt = read_prompt
+        self.read_output_text = read_output_text
 
 
 class InferenceCall:
@@ -114,11 +128,27 @@ class InferenceCall:
     price_request_model_first = False
     first_chunk_at: float | None = None
     last_chunk_at: float | None = None
-    chunk_count = 0
+    # Chunks that carried output, and the others (event streams' bookkeeping events).
     output_chunk_count = 0
+    quiet_chunk_count = 0
     # Opt-in message content: the adapter's input messages, and an output accumulator.
     input_content: dict[str, Any] | None = None
     content: Any = None
+    # The request body as the SDK sent it; read again only to estimate a missing usage.
+    request_body: Mapping[str, Any] | None = None
+    # The text the model produced, as deltas, for counting output the provider did not
+    # report; a stream's chunk reader appends to it, a non-stream fills it when needed.
+    output_text: list[str] | None = None
+    # True while call.usage holds only what a stream's opening event reported (Anthropic's
+    # message_start): the input is final, the output is not.
+    partial_usage = False
+    # The provider accepted the request: a stream object came back (HTTP 200).
+    response_started = False
+    # We added stream_options.include_usage: the usage-only chunk is ours to hide.
+    usage_injected = False
+    # False when the answer exists but was never read (a with_streaming_response closed
+    # unparsed): its output is unknown, not 0, so nothing is estimated.
+    estimable = True
 
     def __init__(
         self,
@@ -143,6 +173,8 @@ class InferenceCall:
         self.capture = telemetry.options.capture_any_content
         # Attributes set when the span ends; adapters add provider-specific ones here.
         self.end_attributes: dict[str, Any] = {}
+        if stream:
+            self.output_text = []
         self.started_at = _perf_counter()
 
     # -- what adapters call -------------------------------------------------------
@@ -155,6 +187,11 @@ class InferenceCall:
     def set_attribute(self, key: str, value: Any) -> None:
         if value is not None:
             self.end_attributes[key] = value
+
+    @property
+    def chunk_count(self) -> int:
+        """Chunks read so far (the usage chunk we asked for and hid is not one)."""
+        return self.output_chunk_count + self.quiet_chunk_count
 
     # -- timing ---------------------------------------------------------------------
 
@@ -177,18 +214,29 @@ class InferenceCall:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def on_chunk(self, chunk: Any) -> None:
-        self.chunk_count += 1
+    def on_chunk(self, chunk: Any) -> bool:
+        """Read one chunk; False when the chunk is ours alone and must not reach the user.
+
+        Runs for every chunk of every stream: few attribute reads and writes.
+        """
         try:
             read_chunk = self.route.read_chunk
-            if read_chunk is None or read_chunk(self, chunk):
-                now = _perf_counter()
-                if self.first_chunk_at is None:
-                    self.first_chunk_at = now
-                self.last_chunk_at = now
-                self.output_chunk_count += 1
+            output = True if read_chunk is None else read_chunk(self, chunk)
         except Exception:
             report_internal_error("reading a stream chunk")
+            output = False
+        if output:
+            if output is HIDE:
+                return False
+            now = _perf_counter()
+            count = self.output_chunk_count
+            if not count:
+                self.first_chunk_at = now
+            self.output_chunk_count = count + 1
+            self.last_chunk_at = now
+        else:
+            self.quiet_chunk_count += 1
+        return True
 
     def finish(self, response: Any) -> None:
         """A non-streamed response arrived: read it and end."""
@@ -196,6 +244,9 @@ class InferenceCall:
             return
         try:
             self.route.read_response(self, response)
+            if self.usage is None and self.route.read_output_text is not None:
+                # An endpoint that reports no usage: keep the answer's text to count it.
+                self.output_text = self.route.read_output_text(response)
         except Exception:
             report_internal_error("reading a response")
         self.end()
@@ -236,6 +287,8 @@ class InferenceCall:
         recording = span.is_recording()
         metrics = self.telemetry.metrics
         status, cost = STATUS_NO_USAGE, None
+        if (self.usage is None or self.partial_usage) and (recording or metrics.active()):
+            self._estimate_usage(error)
         # Priced even when the span is not sampled: spend counters must not shrink
         # with the sampling ratio. Skipped only when nothing would see the result.
         if self.usage is not None and (recording or metrics.active()):
@@ -257,6 +310,22 @@ class InferenceCall:
         if self.telemetry.options.content_in_event:
             self.telemetry.emit_content_event(self, span)
         metrics.record(self, duration, error_type, status, cost)
+
+    def _estimate_usage(self, error: BaseException | None) -> None:
+        """Fill in the usage the provider did not report, marked as an estimate."""
+        if not (self.estimable and self.telemetry.options.estimate_usage) or self.route.read_prompt is None:
+            return
+        # Only a request the provider took: a call that failed before anything of the
+        # answer arrived was not billed (an HTTP error, an in-band throttling event);
+        # a stream that delivered a chunk, or came back and was closed unread, was.
+        if self.chunk_count == 0 and (error is not None or (self.stream and not self.response_started)):
+            return
+        try:
+            from otel_tokenomics.estimation.call_usage import estimate_call_usage
+
+            estimate_call_usage(self)
+        except Exception:
+            report_internal_error("estimating usage")
 
     def _describe(self, error: BaseException) -> tuple[str, int | None]:
         error_type: str | None = None
@@ -318,7 +387,12 @@ class InferenceCall:
                         attributes[sc.TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND] = (
                             usage.output_tokens / window
                         )
+            tpoc = self.time_per_output_chunk
+            if tpoc is not None:
+                attributes[sc.TOKENOMICS_STREAM_TIME_PER_OUTPUT_CHUNK] = tpoc
             attributes[sc.TOKENOMICS_STREAM_CHUNK_COUNT] = self.chunk_count
+            if self.usage_injected:
+                attributes[sc.TOKENOMICS_STREAM_USAGE_REQUESTED] = True
             if outcome is not None:
                 attributes[sc.TOKENOMICS_STREAM_OUTCOME] = outcome
         if error_type is not None:

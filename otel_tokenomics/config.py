@@ -14,6 +14,24 @@ ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 ENV_PROVIDER_MAP = "OTEL_TOKENOMICS_PROVIDER_MAP"
 ENV_METRIC_NAMES = "OTEL_TOKENOMICS_METRIC_NAMES"
+ENV_ESTIMATE_USAGE = "OTEL_TOKENOMICS_ESTIMATE_USAGE"
+ENV_STREAM_USAGE = "OTEL_TOKENOMICS_STREAM_USAGE"
+
+# When to add stream_options.include_usage to an OpenAI chat stream the user left without it.
+STREAM_USAGE_AUTO = "auto"  # only where the endpoint is known to accept it (OpenAI, Azure OpenAI)
+STREAM_USAGE_ALWAYS = "always"  # any endpoint (vLLM, gateways that forward it): the user's call
+STREAM_USAGE_NEVER = "never"
+_STREAM_USAGE = {STREAM_USAGE_AUTO, STREAM_USAGE_ALWAYS, STREAM_USAGE_NEVER}
+_BOOLEAN_WORDS = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "0": False,
+    "no": False,
+    "off": False,
+}
 
 # Content capture modes of the GenAI conventions (opentelemetry-util-genai spelling).
 NO_CONTENT = "NO_CONTENT"
@@ -37,6 +55,9 @@ class Options:
     metric_names: str = METRICS_LEGACY
     # host (or host:port) -> gen_ai.provider.name, consulted before the built-in table.
     provider_map: Mapping[str, str] = field(default_factory=dict)
+    # Estimate the usage a provider did not report (tokenomics.usage.source=estimated|heuristic).
+    estimate_usage: bool = True
+    stream_usage: str = STREAM_USAGE_AUTO
 
     # Derived from capture_content once: every call asks them, a property would
     # compare strings on each ask.
@@ -104,6 +125,28 @@ def parse_provider_map(text: str) -> dict[str, str]:
     return mapping
 
 
+def parse_boolean(value: Any, name: str, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[text]
+    logger.warning("%s=%r is not a boolean; using %s", name, value, default)
+    return default
+
+
+def parse_stream_usage(value: Any) -> str:
+    if isinstance(value, bool):  # instrument(stream_usage=False)
+        return STREAM_USAGE_ALWAYS if value else STREAM_USAGE_NEVER
+    text = str(value).strip().lower()
+    if text in _STREAM_USAGE:
+        return text
+    if text in _BOOLEAN_WORDS:
+        return STREAM_USAGE_AUTO if _BOOLEAN_WORDS[text] else STREAM_USAGE_NEVER
+    logger.warning("%s=%r is not one of %s; using auto", ENV_STREAM_USAGE, value, sorted(_STREAM_USAGE))
+    return STREAM_USAGE_AUTO
+
+
 def load_options(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Options:
     env = os.environ if environ is None else environ
     capture = kwargs.get("capture_content")
@@ -116,8 +159,16 @@ def load_options(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = 
         metric_names = metric_names_from_env(env)
     provider_map = parse_provider_map(env.get(ENV_PROVIDER_MAP, ""))
     provider_map.update({str(k).lower(): str(v) for k, v in (kwargs.get("provider_map") or {}).items()})
+    estimate = kwargs.get("estimate_usage")
+    if estimate is None:
+        estimate = env.get(ENV_ESTIMATE_USAGE, "true") or "true"
+    stream_usage = kwargs.get("stream_usage")
+    if stream_usage is None:
+        stream_usage = env.get(ENV_STREAM_USAGE, STREAM_USAGE_AUTO) or STREAM_USAGE_AUTO
     return Options(
         capture_content=parse_capture_content(capture),
         metric_names=metric_names,
         provider_map=provider_map,
+        estimate_usage=parse_boolean(estimate, ENV_ESTIMATE_USAGE, True),
+        stream_usage=parse_stream_usage(stream_usage),
     )

@@ -50,6 +50,11 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             from otel_tokenomics import pricing
 
             pricing.configure_once(kwargs.get("prices"))
+            from otel_tokenomics.estimation import tokenizers
+
+            # lazy (default) loads an encoding in the background when first needed;
+            # preload starts both loads now; off never imports tiktoken.
+            tokenizers.configure(kwargs.get("tokenizer"))
             telemetry = Telemetry(
                 load_options(kwargs),
                 tracer_provider=kwargs.get("tracer_provider"),

@@ -86,6 +86,16 @@ Type: int; stability: development.
 """
 TOKENOMICS_STREAM_OUTCOME = "tokenomics.stream.outcome"
 """How the consumption of a streamed response ended. Type: string enum; stability: development."""
+TOKENOMICS_STREAM_TIME_PER_OUTPUT_CHUNK = "tokenomics.stream.time_per_output_chunk"
+"""Mean seconds between consecutive output chunks of a streamed response.
+
+Type: double; stability: development.
+"""
+TOKENOMICS_STREAM_USAGE_REQUESTED = "tokenomics.stream.usage_requested"
+"""Whether otel-tokenomics added `stream_options.include_usage` to the request.
+
+Type: boolean; stability: development.
+"""
 TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND = "tokenomics.throughput.output_tokens_per_second"
 """Output generation rate of a streamed response, in output tokens per second.
 
@@ -110,6 +120,12 @@ TOKENOMICS_USAGE_SOURCE = "tokenomics.usage.source"
 """Where the `gen_ai.usage.*` values recorded for this operation came from.
 
 Type: string enum; stability: development.
+"""
+TOKENOMICS_USAGE_TOKENIZER = "tokenomics.usage.tokenizer"
+"""How estimated token counts were computed, set only when `tokenomics.usage.source` is `estimated` or
+`heuristic`.
+
+Type: string; stability: development.
 """
 TOKENOMICS_USAGE_WEB_FETCH_REQUESTS = "tokenomics.usage.web_fetch_requests"
 """Number of web pages the provider fetched on its side during the operation.
@@ -498,11 +514,14 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         TOKENOMICS_RESPONSE_SERVICE_TIER,
         TOKENOMICS_STREAM_CHUNK_COUNT,
         TOKENOMICS_STREAM_OUTCOME,
+        TOKENOMICS_STREAM_TIME_PER_OUTPUT_CHUNK,
+        TOKENOMICS_STREAM_USAGE_REQUESTED,
         TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND,
         TOKENOMICS_TOKEN_CLASS,
         TOKENOMICS_USAGE_CACHE_WRITE_TTL_1H_INPUT_TOKENS,
         TOKENOMICS_USAGE_CACHE_WRITE_TTL_5M_INPUT_TOKENS,
         TOKENOMICS_USAGE_SOURCE,
+        TOKENOMICS_USAGE_TOKENIZER,
         TOKENOMICS_USAGE_WEB_FETCH_REQUESTS,
         TOKENOMICS_USAGE_WEB_SEARCH_REQUESTS,
     }

@@ -71,6 +71,9 @@ class Telemetry:
         else:
             span.set_attributes(attributes)
         call = InferenceCall(self, route, span, provider, request_model, server_address, server_port, stream)
+        # Kept by reference (no copy on the call path): read again only if the call ends
+        # without usage, to estimate it.
+        call.request_body = body
         read_input_content = route.read_input_content
         if read_input_content is not None and self.options.capture_any_content:
             self._capture_input(call, span, read_input_content, body)
