@@ -60,6 +60,7 @@ def _end_pending(response: Any) -> None:
     """A with_streaming_response answer closed before parse(): end without usage."""
     call = response.__dict__.pop(_PENDING_CALL, None)
     if call is not None:
+        call.estimable = False
         call.end()
 
 
@@ -74,6 +75,7 @@ class StainlessInstrumentation:
         helper_streams: tuple[tuple[str, str], ...] = (),
         default_provider: str = DEFAULT_PROVIDER,
         client_provider: Callable[[Any], str | None] | None = None,
+        stream_hooks: Mapping[str, Callable[[InferenceCall, Any, Any], None]] | None = None,
     ) -> None:
         self.package = package
         self.routes = dict(routes)
@@ -86,6 +88,9 @@ class StainlessInstrumentation:
         # (module, class) of the SDK's helper streams that hold a raw stream in
         # ``_raw_stream`` and close the HTTP response, not the raw stream, on close().
         self.helper_streams = helper_streams
+        # path -> what to do to a streamed request of that path before it is sent
+        # (openai chat: ask for the usage chunk), as (call, client, request options).
+        self.stream_hooks = dict(stream_hooks or {})
         self._patched: list[tuple[type, str]] = []
         self._replaced: list[tuple[type, str, Any, Any]] = []
         self._active = False
@@ -191,15 +196,15 @@ class StainlessInstrumentation:
             body = {**body, **extra} if isinstance(extra, Mapping) else body
         model = body.get("model")
         provider, address, port = self._endpoint(client)
-        return self.telemetry.start_call(
-            route,
-            provider,
-            model if isinstance(model, str) else None,
-            address,
-            port,
-            bool(kwargs.get("stream")),
-            body,
+        stream = bool(kwargs.get("stream"))
+        call = self.telemetry.start_call(
+            route, provider, model if isinstance(model, str) else None, address, port, stream, body
         )
+        if stream and self.stream_hooks:
+            hook = self.stream_hooks.get(options.url)  # type: ignore[union-attr]
+            if hook is not None:
+                hook(call, client, options)
+        return call
 
     def _endpoint(self, client: Any) -> tuple[str, str | None, int | None]:
         base_url = client._base_url

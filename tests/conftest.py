@@ -23,6 +23,18 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tiktoken_encodings() -> None:
+    """Both encodings loaded once for the session, as they would be after a warm-up.
+
+    Estimates made before an encoding is loaded are heuristic by design; the tests of
+    that case unload one on purpose.
+    """
+    from otel_tokenomics.estimation import tokenizers
+
+    assert tokenizers.wait_for(timeout=60), tokenizers.status()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # The SDKs the test modules imported (litellm, langchain, ...) make a heap that
     # every gc.collect() of the fixtures would walk again (0.6 s each with litellm):

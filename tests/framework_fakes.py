@@ -32,7 +32,7 @@ def openai_server(body: Any = None) -> openai_fakes.Server:
 
 def openai_stream_server(usage: Any = openai_fakes.CHAT_USAGE) -> openai_fakes.Server:
     server = openai_fakes.Server()
-    server.stream("/chat/completions", openai_fakes.sse(openai_fakes.chat_chunks(usage=usage)))
+    server.chat_stream(usage=usage)
     return server
 
 

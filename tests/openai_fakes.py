@@ -261,6 +261,24 @@ class Server(MockServer):
     def not_found(self, path: str) -> Any:
         return {"error": {"message": f"no route {path}"}}
 
+    def chat_stream(
+        self,
+        pieces: Iterable[str] = ("Hel", "lo", " there."),
+        *,
+        usage: Any = CHAT_USAGE,
+        model: str = "gpt-4o-mini-2024-07-18",
+        path: str = "/chat/completions",
+    ) -> None:
+        """A chat stream ending with the usage chunk only when the request asks for it, as OpenAI's does."""
+
+        def answer(request: Any) -> Any:
+            body = json.loads(request.content)
+            asked = (body.get("stream_options") or {}).get("include_usage") is True
+            payload = sse(chat_chunks(pieces, model=model, usage=usage if asked else None))
+            return self.http.Response(200, headers={"content-type": "text/event-stream"}, content=payload)
+
+        self.routes[path] = answer
+
     def client(self, **kwargs: Any) -> openai.OpenAI:
         kwargs.setdefault("api_key", "sk-test-secret-key")
         kwargs.setdefault("max_retries", 0)

@@ -211,18 +211,21 @@ def test_astream(instrument, telemetry) -> None:
     assert span.attributes["tokenomics.stream.outcome"] == "completed"
 
 
-def test_stream_without_stream_usage_is_left_alone(instrument, telemetry) -> None:
-    """A custom client turns LangChain's stream_usage default off: no usage in the stream, none added."""
+def test_stream_without_stream_usage_gets_usage_langchain_never_sees(instrument, telemetry) -> None:
+    """A custom client turns LangChain's stream_usage default off: we ask OpenAI for the usage,
+    and LangChain gets the chunks it would get without us (no usage on its messages)."""
+    expected = list(_chat_openai(openai_stream_server(), stream_usage=None).stream("Say hello."))
     instrument()
-    server = openai_stream_server(usage=None)
+    server = openai_stream_server()
     model = _chat_openai(server, stream_usage=None)
     chunks = list(model.stream("Say hello."))
     assert "".join(str(chunk.content) for chunk in chunks) == "Hello there."
-    assert "stream_options" not in server.request_json()
+    assert [c.usage_metadata for c in chunks] == [c.usage_metadata for c in expected]
+    assert len(chunks) == len(expected)
+    assert server.request_json()["stream_options"] == {"include_usage": True}
     (span,) = ours(telemetry)
-    assert span.attributes["tokenomics.usage.source"] == "unavailable"
-    assert span.attributes["tokenomics.cost.status"] == "no_usage"
-    assert "gen_ai.usage.input_tokens" not in span.attributes
+    assert span.attributes["tokenomics.usage.source"] == "provider"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 2048
 
 
 def test_stream_closed_early_ends_the_span_once(instrument, telemetry) -> None:
@@ -233,7 +236,9 @@ def test_stream_closed_early_ends_the_span_once(instrument, telemetry) -> None:
     stream.close()  # what a `break` does once the generator is dropped
     (span,) = ours(telemetry)
     assert span.attributes["tokenomics.stream.outcome"] == "closed_early"
-    assert "gen_ai.usage.input_tokens" not in span.attributes
+    # Left before the usage chunk: the input is estimated ("Say hello." framed: 10 tokens).
+    assert span.attributes["tokenomics.usage.source"] == "estimated"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 10
 
 
 def test_batch_is_one_span_per_input(instrument, telemetry) -> None:

@@ -348,7 +348,9 @@ def test_run_stream_left_early_ends_the_call_once(instrument, telemetry, instrum
     (span,) = our_spans if not instrumented else _theirs(telemetry)
     assert len(our_spans) == (0 if instrumented else 1)
     assert span.attributes["tokenomics.stream.outcome"] == "closed_early"
-    assert span.attributes["tokenomics.usage.source"] == "unavailable"
+    # Left after the first delta, before any usage: an estimate, marked as one.
+    assert span.attributes["tokenomics.usage.source"] == "estimated"
+    assert span.attributes["gen_ai.usage.output_tokens"] == 1  # "a"
     (duration,) = _our_metrics(telemetry)["gen_ai.client.operation.duration"]
     assert duration.count == 1
 

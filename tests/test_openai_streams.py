@@ -16,7 +16,7 @@ MESSAGES = [{"role": "user", "content": "Say hello."}]
 
 def _stream_server(usage=CHAT_USAGE, pieces=("Hel", "lo", " there.")) -> Server:
     server = Server()
-    server.stream("/chat/completions", sse(chat_chunks(pieces, usage=usage)))
+    server.chat_stream(pieces, usage=usage)
     return server
 
 
@@ -77,24 +77,27 @@ def test_stream_with_include_usage(instrument, telemetry) -> None:
     assert usage == {"input": 2048, "output": 612}
 
 
-def test_stream_without_usage_is_marked_unavailable(instrument, telemetry) -> None:
+def test_stream_without_usage_is_estimated(instrument, telemetry) -> None:
+    """No usage chunk (a server that ignores include_usage): the counts are ours, and say so."""
     instrument()
-    server = _stream_server(usage=None)
+    server = Server()
+    server.stream("/chat/completions", sse(chat_chunks(usage=None)))
     stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in stream)
     assert text == "Hello there."
     attributes = telemetry.span().attributes
-    assert "gen_ai.usage.input_tokens" not in attributes
-    assert attributes["tokenomics.usage.source"] == "unavailable"
-    assert attributes["tokenomics.cost.status"] == "no_usage"
-    assert "tokenomics.cost.total" not in attributes
+    # "Say hello." framed as one chat message (10 tokens); "Hello there." is 3 o200k tokens.
+    assert attributes["gen_ai.usage.input_tokens"] == 10
+    assert attributes["gen_ai.usage.output_tokens"] == 3
+    assert attributes["tokenomics.usage.source"] == "estimated"
+    assert attributes["tokenomics.cost.status"] == "estimated"
+    # gpt-4o-mini: $0.15 and $0.60 per million input and output tokens.
+    assert attributes["tokenomics.cost.total"] == pytest.approx(10 * 0.15e-6 + 3 * 0.60e-6, rel=1e-12)
     assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert attributes["tokenomics.stream.chunk_count"] == 5
-    # The legacy token metric must not report what nobody counted, nor the spend
-    # counters a cost nobody could know.
     points = telemetry.metrics()
-    assert "gen_ai.client.token.usage" not in points
-    assert "tokenomics.cost" not in points
+    usage = {p.attributes["gen_ai.token.type"]: p.sum for p in points["gen_ai.client.token.usage"]}
+    assert usage == {"input": 10, "output": 3}
     assert "tokenomics.unpriced.calls" not in points
 
 
@@ -295,7 +298,9 @@ def test_usage_chunk_from_a_proxy_with_odd_values(instrument, telemetry) -> None
     chunks = chat_chunks(("x",))
     chunks.append({**chunks[-1], "choices": [], "usage": odd})
     server.stream("/chat/completions", sse(chunks))
-    stream = server.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    stream = server.client(base_url="http://localhost:4000/v1").chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    )
     assert len(list(stream)) == len(chunks)
     attributes = telemetry.span().attributes
     assert attributes["gen_ai.usage.input_tokens"] == 0

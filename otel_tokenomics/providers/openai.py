@@ -18,12 +18,14 @@ Stream usage arrives once, in the last chunk (chat/completions with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
-from otel_tokenomics.call import InferenceCall, Route
+from otel_tokenomics.call import HIDE, InferenceCall, Route
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.providers import openai_prompt
+from otel_tokenomics.providers.openai_stream_usage import request_stream_usage
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, request_reader, stop, text
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
@@ -268,35 +270,92 @@ def read_completion_response(call: InferenceCall, response: Any) -> None:
         ]
 
 
-def _chunk_reader(
-    accumulate: Callable[[StreamedChatOutput, Any], None],
-) -> Callable[[InferenceCall, Any], bool]:
-    """A stream chunk reader for chat and legacy completions; they differ in where text sits.
+def _finish_choice(call: InferenceCall, chunk: Any, choice: Any, reason: str, usage: Any) -> None:
+    call.set_finish_reason(choice.index, reason)
+    if usage is None and call.usage is None:
+        # Groq sends a stream's usage in x_groq on the finishing chunk, with or
+        # without include_usage (whose chunk, later, wins).
+        grouped = x_groq_usage(chunk)
+        if grouped is not None:
+            call.usage = grouped
 
-    Every chunk counts as output: the first one already carries the first delta.
-    """
 
-    def read(call: InferenceCall, chunk: Any) -> bool:
-        if call.response_id is None:
-            _read_common(call, chunk)
-        usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
-        if usage is not None:
-            call.usage = completion_usage(usage)
-        for choice in chunk.choices:
-            reason = choice.finish_reason
-            if reason is not None:
-                call.set_finish_reason(choice.index, reason)
-                if usage is None and call.usage is None:
-                    # Groq sends a stream's usage in x_groq on the finishing chunk,
-                    # with or without include_usage (whose chunk, later, wins).
-                    grouped = x_groq_usage(chunk)
-                    if grouped is not None:
-                        call.usage = grouped
-            if call.capture:
-                accumulate(_accumulator(call), choice)
+def read_chat_chunk(call: InferenceCall, chunk: Any) -> Any:
+    """One chat stream chunk. Every chunk with choices counts as output: the first one
+    already carries the first delta. Its text goes to ``call.output_text``, counted once
+    at the end if no usage arrives. This runs per chunk: the common case (a content
+    delta) is inline and reads four attributes."""
+    if call.response_id is None:
+        _read_common(call, chunk)
+    usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
+    if usage is not None:
+        call.usage = completion_usage(usage)
+    choices = chunk.choices
+    if not choices:
+        # The usage-only chunk that include_usage adds; ours alone if we asked for it.
+        return HIDE if usage is not None and call.usage_injected else True
+    output_text = call.output_text
+    for choice in choices:
+        delta = choice.delta
+        if delta is not None and output_text is not None:
+            content = delta.content
+            if content:
+                output_text.append(content)
+            elif content is None:
+                # A delta without content: a tool call, a refusal, or the reasoning of
+                # an OpenAI-compatible server (its role chunk has content "").
+                _collect_other_delta(output_text, delta)
+        reason = choice.finish_reason
+        if reason is not None:
+            _finish_choice(call, chunk, choice, reason, usage)
+        if call.capture:
+            _accumulator(call).add_chat_delta(choice)
+    return True
+
+
+def _collect_other_delta(output_text: list[str], delta: Any) -> None:
+    tool_calls = delta.tool_calls
+    if tool_calls:
+        _collect_tool_calls(output_text, tool_calls)
+        return
+    # Reasoning text of OpenAI-compatible servers (DeepSeek, vLLM: reasoning_content;
+    # OpenRouter: reasoning) and refusals stream where content would.
+    other = field(delta, "reasoning_content") or field(delta, "reasoning") or field(delta, "refusal")
+    if type(other) is str:
+        output_text.append(other)
+
+
+def _collect_tool_calls(output_text: list[str], tool_calls: Any) -> None:
+    for tool_call in tool_calls:
+        function = tool_call.function
+        if function is not None:
+            if function.name:
+                output_text.append(function.name)
+            if function.arguments:
+                output_text.append(function.arguments)
+
+
+def read_completion_chunk(call: InferenceCall, chunk: Any) -> Any:
+    """One legacy completions stream chunk: text sits in ``choice.text``."""
+    if call.response_id is None:
+        _read_common(call, chunk)
+    usage = getattr(chunk, "usage", None)
+    if usage is not None:
+        call.usage = completion_usage(usage)
+    choices = chunk.choices
+    if not choices:
         return True
-
-    return read
+    output_text = call.output_text
+    for choice in choices:
+        text = choice.text
+        if text and output_text is not None:
+            output_text.append(text)
+        reason = choice.finish_reason
+        if reason is not None:
+            _finish_choice(call, chunk, choice, reason, usage)
+        if call.capture:
+            _accumulator(call).add_text(choice.index, text)
+    return True
 
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -343,8 +402,13 @@ def read_responses_event(call: InferenceCall, event: Any) -> bool:
     elif event_type in _RESPONSE_OPENING_EVENTS:
         if call.response_id is None:
             _read_common(call, event.response)
-    else:
-        return isinstance(event_type, str) and event_type.endswith(".delta")
+    elif isinstance(event_type, str) and event_type.endswith(".delta"):
+        delta = getattr(event, "delta", None)
+        # Text, refusals, reasoning summaries and tool arguments; not audio (base64 bytes,
+        # and a transcript of audio tokens billed at their own rate).
+        if type(delta) is str and call.output_text is not None and "audio" not in event_type:
+            call.output_text.append(delta)
+        return True
     return False
 
 
@@ -643,10 +707,6 @@ def _accumulator(call: InferenceCall) -> StreamedChatOutput:
     return content  # type: ignore[no-any-return]
 
 
-read_chat_chunk = _chunk_reader(lambda output, choice: output.add_chat_delta(choice))
-read_completion_chunk = _chunk_reader(lambda output, choice: output.add_text(choice.index, choice.text))
-
-
 # -- the endpoints --------------------------------------------------------------------------
 
 ROUTES: dict[str, Route] = {
@@ -657,6 +717,8 @@ ROUTES: dict[str, Route] = {
         read_chat_chunk,
         attributes={sc.OPENAI_API_TYPE: "chat_completions"},
         read_input_content=chat_input_content,
+        read_prompt=openai_prompt.chat_prompt,
+        read_output_text=openai_prompt.chat_output_text,
     ),
     "/responses": Route(
         "chat",
@@ -665,6 +727,8 @@ ROUTES: dict[str, Route] = {
         read_responses_event,
         attributes={sc.OPENAI_API_TYPE: "responses"},
         read_input_content=responses_input_content,
+        read_prompt=openai_prompt.responses_prompt,
+        read_output_text=openai_prompt.responses_output_text,
     ),
     "/responses/compact": Route(
         "chat",
@@ -679,8 +743,15 @@ ROUTES: dict[str, Route] = {
         read_completion_response,
         read_completion_chunk,
         read_input_content=completions_input_content,
+        read_prompt=openai_prompt.completions_prompt,
+        read_output_text=openai_prompt.completion_output_text,
     ),
-    "/embeddings": Route("embeddings", read_embeddings_request, read_embeddings_response),
+    "/embeddings": Route(
+        "embeddings",
+        read_embeddings_request,
+        read_embeddings_response,
+        read_prompt=openai_prompt.embeddings_prompt,
+    ),
 }
 
 
@@ -701,4 +772,10 @@ class OpenAIInstrumentor(TokenomicsInstrumentor):
     patch_when_imported = "openai"
 
     def make_patcher(self, telemetry: Telemetry) -> StainlessInstrumentation:
-        return StainlessInstrumentation("openai", ROUTES, telemetry, HELPER_STREAMS)
+        return StainlessInstrumentation(
+            "openai",
+            ROUTES,
+            telemetry,
+            HELPER_STREAMS,
+            stream_hooks={"/chat/completions": request_stream_usage},
+        )
