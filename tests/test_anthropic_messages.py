@@ -300,12 +300,16 @@ def test_with_streaming_response_ends_on_parse(instrument, telemetry) -> None:
     assert cost_attributes(telemetry.span().attributes) == SONNET_COSTS
 
 
-def test_with_streaming_response_closed_unread(instrument, telemetry) -> None:
+def test_with_streaming_response_closed_unread_is_not_estimated(instrument, telemetry) -> None:
     instrument()
     with _create(_server().client().messages.with_streaming_response) as response:
         assert response.http_response.status_code == 200
     attributes = telemetry.span().attributes
+    # Answered but never read: the output is unknown (not 0), so nothing is estimated.
     assert attributes["tokenomics.usage.source"] == "unavailable"
+    assert attributes["tokenomics.cost.status"] == "no_usage"
+    assert "tokenomics.usage.tokenizer" not in attributes
+    assert not any(key.startswith("gen_ai.usage.") for key in attributes)
 
 
 def test_async_with_streaming_response(instrument, telemetry) -> None:
@@ -582,7 +586,8 @@ def test_uninstrument_restores_the_sdk(instrument, telemetry) -> None:
 class _Call:
     provider = "anthropic"
     capture = False
-    response_id = response_model = usage = price_context = content = None
+    response_id = response_model = usage = price_context = content = output_text = None
+    partial_usage = False
 
     def __init__(self) -> None:
         self.reasons: dict[int, str] = {}

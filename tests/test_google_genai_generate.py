@@ -447,9 +447,10 @@ def test_embed_content_gemini_without_usage(instrument, telemetry) -> None:
     assert attributes["gen_ai.operation.name"] == "embeddings"
     assert attributes["gen_ai.provider.name"] == "gcp.gemini"
     assert attributes["gen_ai.embeddings.dimension.count"] == 3
-    assert attributes["tokenomics.usage.source"] == "unavailable"
-    assert "gen_ai.usage.input_tokens" not in attributes
-    assert "tokenomics.cost.total" not in attributes
+    # The Gemini API reports no usage for embeddings: each input is counted on its own.
+    assert attributes["tokenomics.usage.source"] == "heuristic"
+    assert attributes["gen_ai.usage.input_tokens"] == 2
+    assert attributes["tokenomics.cost.total"] == pytest.approx(2 * 0.15 / M, **EXACT)
 
 
 def test_embed_content_gemini_with_usage_metadata(instrument, telemetry) -> None:

@@ -80,14 +80,15 @@ def test_odd_usage_values_are_clamped(instrument, telemetry) -> None:
     assert attributes["gen_ai.usage.cache_read.input_tokens"] == 100
 
 
-def test_no_usage_metadata_is_unavailable(instrument, telemetry) -> None:
+def test_no_usage_metadata_is_estimated(instrument, telemetry) -> None:
+    # Counts and costs of estimates: tests/test_estimation_google_genai.py.
     instrument()
     server = Server()
     server.json(":generateContent", response(candidate(text("ok"))))
     server.gemini().models.generate_content(model="gemini-2.5-flash", contents="x")
     attributes = telemetry.span().attributes
-    assert attributes["tokenomics.usage.source"] == "unavailable"
-    assert "gen_ai.usage.input_tokens" not in attributes
+    assert attributes["tokenomics.usage.source"] == "heuristic"
+    assert attributes["tokenomics.cost.status"] == "estimated"
 
 
 def test_span_ends_once_and_metrics_count_once(instrument, telemetry) -> None:

@@ -426,3 +426,43 @@ def test_the_gateway_example_runs_offline(capsys) -> None:
     # The fake gateway's counts (examples/fake_openai_server.py), priced as gpt-4o-mini.
     assert out[-2] == "chat gpt-4o-mini: input=10 cached=0 output=29 cost=0.0000189 USD stream=-"
     assert out[-1] == "chat gpt-4o-mini: input=11 cached=0 output=29 cost=0.0000190 USD stream=completed"
+
+
+def test_stream_without_usage_is_estimated_from_messages_and_chunks(instrument, telemetry) -> None:
+    instrument()
+    request = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 50}
+    with inference("openai", "gpt-4o-mini", stream=True, request=request) as call:
+        for text in ("Hel", "lo", " there."):
+            call.chunk(text)
+    attributes = telemetry.span().attributes
+    assert "gen_ai.input.messages" not in attributes
+    assert attributes["gen_ai.request.max_tokens"] == 50
+    assert attributes["tokenomics.usage.source"] == "estimated"
+    assert attributes["tokenomics.usage.tokenizer"] == "o200k_base"
+    # "Say hello." framed as one chat message: 10 tokens; "Hello there.": 3.
+    assert attributes["gen_ai.usage.input_tokens"] == 10
+    assert attributes["gen_ai.usage.output_tokens"] == 3
+    assert attributes["tokenomics.cost.status"] == "estimated"
+    assert attributes["tokenomics.cost.total"] == pytest.approx(10 * 0.15e-6 + 3 * 0.60e-6, rel=1e-12)
+
+
+def test_answer_text_without_usage_is_estimated(instrument, telemetry) -> None:
+    instrument()
+    request = {"messages": [{"role": "user", "content": "Say hello."}]}
+    with inference("openai", "gpt-4o-mini", request=request) as call:
+        call.record_response(model="gpt-4o-mini-2024-07-18", text="Hello there.")
+    attributes = telemetry.span().attributes
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (10, 3)
+    assert attributes["tokenomics.usage.source"] == "estimated"
+
+
+def test_recorded_usage_wins_over_the_estimate(instrument, telemetry) -> None:
+    instrument()
+    request = {"messages": [{"role": "user", "content": "Say hello."}]}
+    with inference("openai", "gpt-4o-mini", stream=True, request=request) as call:
+        call.chunk("Hello there.")
+        call.record_usage({"prompt_tokens": 11, "completion_tokens": 4})
+    attributes = telemetry.span().attributes
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (11, 4)
+    assert attributes["tokenomics.usage.source"] == "provider"
+    assert "tokenomics.usage.tokenizer" not in attributes

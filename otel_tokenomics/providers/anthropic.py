@@ -35,6 +35,7 @@ from otel_tokenomics.providers.anthropic_messages import (
     read_request,
     read_response,
 )
+from otel_tokenomics.providers.anthropic_prompt import message_output_text, messages_prompt
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
 
@@ -46,6 +47,8 @@ _MESSAGES = Route(
     read_response,
     read_event,
     read_input_content=input_content,
+    read_prompt=messages_prompt,
+    read_output_text=message_output_text,
 )
 ROUTES: dict[str, Route] = {
     "/v1/messages": _MESSAGES,

@@ -230,14 +230,30 @@ def read_response(call: InferenceCall, response: Any) -> None:
 
 def read_event(call: InferenceCall, event: Any) -> bool:
     """One raw stream event (SDK model or dict); True for output (``content_block_delta``),
-    the rest is bookkeeping. Usage: see ``merge_stream_usage``."""
+    the rest is bookkeeping. Usage: see ``merge_stream_usage``.
+
+    The text the model wrote is kept in ``call.output_text`` (one append per delta) for
+    a stream that ends before ``message_delta``: its output is then estimated from it.
+    """
     event = as_fields(event)
     kind = getattr(event, "type", None)
     if kind == "content_block_delta":
+        output_text = call.output_text
+        if output_text is not None:
+            delta = getattr(event, "delta", None)
+            if type(delta) is dict:  # a Bedrock event (plain JSON), or a delta the SDK does not model
+                delta = Fields(delta)
+            # Once per delta of every stream: text deltas, by far the most, read inline.
+            piece = getattr(delta, "text", None) if getattr(delta, "type", None) == "text_delta" else None
+            if piece is None:
+                piece = _delta_text(delta)
+            if type(piece) is str and piece:
+                output_text.append(piece)
         if call.capture:
             _accumulator(call).add(event, kind)
         return True
     if kind == "content_block_start":
+        _read_block_start(call, event)
         if call.capture:
             _accumulator(call).add(event, kind)
     elif kind == "message_start":
@@ -247,6 +263,9 @@ def read_event(call: InferenceCall, event: Any) -> bool:
             usage = as_fields(getattr(message, "usage", None))
             if usage is not None:
                 call.usage = message_usage(usage)
+                # Final input and cache counts, a placeholder output count: until
+                # message_delta says more, the output is estimated at the end.
+                call.partial_usage = True
                 _read_usage(call, usage)
     elif kind == "message_delta":
         delta = as_fields(getattr(event, "delta", None))
@@ -256,7 +275,40 @@ def read_event(call: InferenceCall, event: Any) -> bool:
         usage = getattr(event, "usage", None)
         if usage is not None:
             call.usage = merge_stream_usage(call.usage, usage)
+            call.partial_usage = False
     return False
+
+
+# The field holding the text of each billed delta type; citations (quoted source
+# text) and signatures are not output the model wrote.
+_DELTA_FIELDS = {"input_json_delta": "partial_json", "thinking_delta": "thinking"}
+_TOOL_CALL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+
+
+def _delta_text(delta: Any) -> str | None:
+    """The billed text of a delta that is not a text delta (tool input JSON, thinking)."""
+    name = _DELTA_FIELDS.get(getattr(delta, "type", None))  # type: ignore[arg-type]
+    if name is None:
+        return None
+    piece = getattr(delta, name, None)
+    return piece if isinstance(piece, str) else None
+
+
+def _read_block_start(call: InferenceCall, event: Any) -> None:
+    """A tool call's name is output too; its input follows as ``input_json_delta``."""
+    output_text = call.output_text
+    if output_text is None:
+        return
+    block = as_fields(getattr(event, "content_block", None))
+    kind = getattr(block, "type", None)
+    if kind in _TOOL_CALL_BLOCKS:
+        name = getattr(block, "name", None)
+        if isinstance(name, str):
+            output_text.append(name)
+    elif kind == "text":
+        text = getattr(block, "text", None)
+        if isinstance(text, str) and text:
+            output_text.append(text)
 
 
 # -- opt-in content, in the semconv message shape -------------------------------------------

@@ -41,6 +41,14 @@ from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.anthropic_messages import input_content as anthropic_input_content
 from otel_tokenomics.providers.anthropic_messages import read_event as read_anthropic_event
 from otel_tokenomics.providers.anthropic_messages import read_response as read_anthropic_response
+from otel_tokenomics.providers.anthropic_prompt import message_output_text
+from otel_tokenomics.providers.bedrock_prompt import (
+    converse_output_text,
+    converse_prompt,
+    embeddings_prompt,
+    invoke_prompt,
+    is_nova_body,
+)
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop, strings, text
 from otel_tokenomics.streams import follow_stream
 from otel_tokenomics.telemetry import Telemetry
@@ -223,10 +231,19 @@ def read_converse_response(call: InferenceCall, response: Any) -> None:
 
 
 def read_converse_event(call: InferenceCall, event: Any) -> bool:
-    """One ConverseStream event; True for output (``contentBlockDelta``)."""
+    """One ConverseStream event; True for output (``contentBlockDelta``).
+
+    The text each delta carries is kept in ``call.output_text`` for a stream that
+    ends before its ``metadata`` event: its output is then estimated from it.
+    """
     if not isinstance(event, dict):
         return False
     if "contentBlockDelta" in event:
+        output_text = call.output_text
+        if output_text is not None:
+            piece = _converse_delta_text(event["contentBlockDelta"])
+            if piece:
+                output_text.append(piece)
         if call.capture:
             _stream_output(call).add_converse_delta(event["contentBlockDelta"])
         return True
@@ -239,9 +256,37 @@ def read_converse_event(call: InferenceCall, event: Any) -> bool:
         stop = as_fields(event["messageStop"]).stopReason
         if isinstance(stop, str):
             call.set_finish_reason(0, stop)
-    elif "contentBlockStart" in event and call.capture:
-        _stream_output(call).add_converse_start(event["contentBlockStart"])
+    elif "contentBlockStart" in event:
+        _read_converse_start(call, event["contentBlockStart"])
     return False
+
+
+def _converse_delta_text(event: Any) -> str | None:
+    """The billed text of a ``contentBlockDelta``: text, tool input JSON or reasoning text."""
+    delta = event.get("delta") if isinstance(event, dict) else None
+    if not isinstance(delta, dict):
+        return None
+    text = delta.get("text")
+    if text is None:
+        use = delta.get("toolUse")
+        if isinstance(use, dict):
+            text = use.get("input")
+        else:
+            reasoning = delta.get("reasoningContent")
+            text = reasoning.get("text") if isinstance(reasoning, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def _read_converse_start(call: InferenceCall, event: Any) -> None:
+    """A tool call's name is output too; its input follows in deltas."""
+    output_text = call.output_text
+    if output_text is not None:
+        use = as_fields(as_fields(event).start) if isinstance(event, dict) else None
+        name = as_fields(use.toolUse).name if use is not None and use.toolUse is not None else None
+        if isinstance(name, str):
+            output_text.append(name)
+    if call.capture:
+        _stream_output(call).add_converse_start(event)
 
 
 # -- InvokeModel ------------------------------------------------------------------------
@@ -336,6 +381,28 @@ def _read_text_body(call: InferenceCall, payload: dict[str, Any]) -> None:
         call.content = _text_outputs(call, texts)
 
 
+def invoke_output_text(invocation: Invocation) -> list[str]:
+    """What an InvokeModel answer without usage says the model wrote, by the body's shape."""
+    payload = _loads(invocation.data)
+    if not isinstance(payload, dict):
+        return []
+    if payload.get("type") == "message":
+        return message_output_text(payload)
+    if "output" in payload and "stopReason" in payload:
+        return converse_output_text(payload)
+    texts: list[Any] = []
+    for choice in payload.get("choices") or ():
+        choice = as_fields(choice)
+        message = as_fields(choice.message)
+        texts.append(message.content if message is not None else choice.text)
+    if "choices" not in payload:
+        texts = [
+            entry.get("generation") or entry.get("text") or entry.get("outputText")
+            for entry in _entries(payload)
+        ]
+    return [text for text in texts if isinstance(text, str) and text]
+
+
 def _entries(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The generations of a body: a list under outputs/results/generations, else the body itself."""
     for key in ("outputs", "results", "generations"):
@@ -359,8 +426,13 @@ def read_invoke_chunk(call: InferenceCall, event: Any) -> bool:
     else:
         output = _read_vendor_chunk(call, payload)
     metrics = payload.get(_METRICS_KEY)
-    if metrics is not None and call.usage is None:
-        call.usage = metrics_usage(metrics)
+    if metrics is not None:
+        if call.usage is None:
+            call.usage = metrics_usage(metrics)
+        elif call.partial_usage:
+            # Claude's message_delta carried no usage: Bedrock's final count of the output.
+            call.usage.output_tokens = count(as_fields(metrics).outputTokenCount)
+            call.partial_usage = False
     return output
 
 
@@ -372,17 +444,23 @@ def _read_vendor_chunk(call: InferenceCall, payload: dict[str, Any]) -> bool:
         return False  # Nova's bookkeeping events
     choices = payload.get("choices")
     entries = [as_fields(c) for c in choices if isinstance(c, dict)] if isinstance(choices, list) else None
+    output_text = call.output_text
     for index, entry in enumerate(entries if entries is not None else _entries(payload)):
         for key in ("stop_reason", "finish_reason", "completionReason"):
             if isinstance(entry.get(key), str):
                 call.set_finish_reason(index, entry[key])
                 break
+        delta = as_fields(entry.get("delta"))
+        text = (
+            (delta.content if delta is not None else None)
+            or entry.get("generation")
+            or entry.get("outputText")
+            or entry.get("text")
+        )
+        if output_text is not None and isinstance(text, str) and text:
+            output_text.append(text)
         if call.capture:
-            delta = as_fields(entry.get("delta"))
-            text = delta.content if delta is not None else None
-            _stream_output(call).add_text(
-                index, text or entry.get("generation") or entry.get("outputText") or entry.get("text")
-            )
+            _stream_output(call).add_text(index, text)
     return True
 
 
@@ -484,7 +562,7 @@ def converse_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
 def invoke_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
     """The vendor body's messages (Nova, Anthropic, chat-completions) or its prompt."""
     if "messages" in body:
-        if body.get("schemaVersion") or "inferenceConfig" in body:
+        if is_nova_body(body):
             return _converse_messages(body)  # Nova
         # Claude's body; a chat-completions body's string or text-block messages read the same.
         return anthropic_input_content(body)
@@ -576,6 +654,8 @@ CONVERSE_ROUTE = Route(
     read_converse_event,
     read_input_content=converse_input_content,
     describe_error=describe_error,
+    read_prompt=converse_prompt,
+    read_output_text=converse_output_text,
 )
 INVOKE_ROUTE = Route(
     "chat",
@@ -584,12 +664,15 @@ INVOKE_ROUTE = Route(
     read_invoke_chunk,
     read_input_content=invoke_input_content,
     describe_error=describe_error,
+    read_prompt=invoke_prompt,
+    read_output_text=invoke_output_text,
 )
 EMBEDDINGS_ROUTE = Route(
     "embeddings",
     read_embeddings_request,
     read_invoke_response,
     describe_error=describe_error,
+    read_prompt=embeddings_prompt,
 )
 
 # Request body keys only embedding models take (Titan, Cohere, Nova multimodal embeddings).

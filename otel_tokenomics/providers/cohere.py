@@ -19,7 +19,10 @@ cache-read price, so cache reads cost the input price, as Cohere bills them). On
 has no thinking count, so reasoning is not broken out. Embed v4 bills image tokens
 (``billed_units.image_tokens``) at a price of their own, next to ``input_tokens``
 (the text; ``text_tokens`` where sent): input = text + image, with the modality
-split. A stream's usage arrives once, in ``message-end``.
+split. A stream's usage arrives once, in ``message-end``; a stream left before it
+is estimated at its end from the request (:mod:`~otel_tokenomics.providers.cohere_prompt`)
+and the text, thinking, tool plans and tool calls it streamed. Cohere publishes no
+tokenizer: the estimate is heuristic.
 
 Where: ``V2Client`` sends nothing itself. Since cohere 5.16 every method delegates
 to ``RawV2Client`` (what ``with_raw_response`` returns), so the raw client's
@@ -42,6 +45,7 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.providers import cohere_prompt
 from otel_tokenomics.request_fields import Put, integer, number, stop_sequences, strings
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count, field
@@ -222,7 +226,37 @@ def _delta_message(chunk: Any) -> Any:
 
 def _content_delta(call: InferenceCall, chunk: Any) -> bool:
     content = getattr(_delta_message(chunk), "content", None)
-    return bool(getattr(content, "text", None) or getattr(content, "thinking", None))
+    text = getattr(content, "text", None)
+    thinking = getattr(content, "thinking", None)
+    output_text = call.output_text
+    if output_text is not None:
+        # Thinking is billed as output, like the text.
+        if type(text) is str and text:
+            output_text.append(text)
+        if type(thinking) is str and thinking:
+            output_text.append(thinking)
+    return bool(text or thinking)
+
+
+def _tool_plan_delta(call: InferenceCall, chunk: Any) -> bool:
+    plan = getattr(_delta_message(chunk), "tool_plan", None)
+    if type(plan) is str and plan and call.output_text is not None:
+        call.output_text.append(plan)
+    return True
+
+
+def _tool_call_delta(call: InferenceCall, chunk: Any) -> bool:
+    """``tool-call-start`` names the function (arguments may begin there); deltas add arguments."""
+    function = getattr(getattr(_delta_message(chunk), "tool_calls", None), "function", None)
+    output_text = call.output_text
+    if function is not None and output_text is not None:
+        name = getattr(function, "name", None)
+        if type(name) is str and name:
+            output_text.append(name)
+        arguments = getattr(function, "arguments", None)
+        if type(arguments) is str and arguments:
+            output_text.append(arguments)
+    return True
 
 
 def _message_start(call: InferenceCall, chunk: Any) -> bool:
@@ -245,18 +279,14 @@ def _message_end(call: InferenceCall, chunk: Any) -> bool:
     return False
 
 
-def _generated(call: InferenceCall, chunk: Any) -> bool:
-    return True
-
-
 # Stream event type -> reader; each says whether the event carried model output.
 # Citations, content/tool-call boundaries and debug events carry none.
 _CHUNK_READERS: dict[str, Callable[[InferenceCall, Any], bool]] = {
     "message-start": _message_start,
     "content-delta": _content_delta,
-    "tool-plan-delta": _generated,
-    "tool-call-start": _generated,
-    "tool-call-delta": _generated,
+    "tool-plan-delta": _tool_plan_delta,
+    "tool-call-start": _tool_call_delta,
+    "tool-call-delta": _tool_call_delta,
     "message-end": _message_end,
 }
 
@@ -293,11 +323,29 @@ def describe_error(error: BaseException) -> tuple[str | None, int | None]:
     return None, status
 
 
-CHAT = Route("chat", read_chat_request, read_chat_response, describe_error=describe_error)
-CHAT_STREAM = Route(
-    "chat", read_chat_request, read_chat_response, read_chat_chunk, describe_error=describe_error
+CHAT = Route(
+    "chat",
+    read_chat_request,
+    read_chat_response,
+    describe_error=describe_error,
+    read_prompt=cohere_prompt.chat_prompt,
+    read_output_text=cohere_prompt.chat_output_text,
 )
-EMBED = Route("embeddings", read_embed_request, read_embed_response, describe_error=describe_error)
+CHAT_STREAM = Route(
+    "chat",
+    read_chat_request,
+    read_chat_response,
+    read_chat_chunk,
+    describe_error=describe_error,
+    read_prompt=cohere_prompt.chat_prompt,
+)
+EMBED = Route(
+    "embeddings",
+    read_embed_request,
+    read_embed_response,
+    describe_error=describe_error,
+    read_prompt=cohere_prompt.embed_prompt,
+)
 
 
 # -- following what the raw client returns ------------------------------------------------
@@ -315,6 +363,8 @@ def _adopt_stream(call: InferenceCall, response: Any) -> Any:
     if not hasattr(events, "__next__"):
         call.end()
         return response
+    # The SDK hands the events over only for a 2xx answer: the request was taken.
+    call.response_started = True
     response._data = follow_iterator(call, events)
     return response
 
@@ -324,6 +374,7 @@ def _adopt_async_stream(call: InferenceCall, response: Any) -> Any:
     if not hasattr(events, "__anext__"):
         call.end()
         return response
+    call.response_started = True
     response._data = follow_async_iterator(call, events)
     return response
 

@@ -35,6 +35,12 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.providers.gemini_prompt import (
+    append_candidate_texts,
+    embed_prompt,
+    generate_prompt,
+    response_output_text,
+)
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop_sequences
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count
@@ -274,8 +280,23 @@ def read_generate_response(call: InferenceCall, response: Any) -> None:
 
 
 def read_generate_chunk(call: InferenceCall, chunk: Any) -> bool:
-    """Every chunk of a Gemini stream is a response with candidates: all are output."""
+    """Every chunk of a Gemini stream is a response with candidates: all are output.
+
+    The text each chunk delivers is kept in ``call.output_text`` for a stream whose
+    chunks carry no usage, or that ends before its output was counted.
+    """
     candidates = _read_common(call, chunk)
+    if candidates:
+        output_text = call.output_text
+        if output_text is not None:
+            append_candidate_texts(output_text, candidates)
+    metadata = getattr(chunk, "usage_metadata", None)
+    if metadata is not None:
+        # A running total that counts the prompt but not yet the candidates: the
+        # output seen so far is estimated if the stream ends here.
+        call.partial_usage = getattr(metadata, "candidates_token_count", None) is None and not any(
+            getattr(candidate, "finish_reason", None) for candidate in candidates
+        )
     if call.capture and candidates:
         output = call.content
         if output is None:
@@ -467,8 +488,16 @@ GENERATE = Route(
     read_generate_chunk,
     read_input_content=generate_input_content,
     describe_error=describe_error,
+    read_prompt=generate_prompt,
+    read_output_text=response_output_text,
 )
-EMBED = Route("embeddings", read_embed_request, read_embed_response, describe_error=describe_error)
+EMBED = Route(
+    "embeddings",
+    read_embed_request,
+    read_embed_response,
+    describe_error=describe_error,
+    read_prompt=embed_prompt,
+)
 
 # (class, method wrapped, public method used when the private one is missing, route, stream)
 _TARGETS = (
@@ -491,6 +520,9 @@ def _follow_async(call: InferenceCall, stream: Any) -> Any:
     if not hasattr(stream, "__anext__"):
         call.end()
         return stream
+    # The coroutine awaited the HTTP response before returning the generator: the
+    # request was taken, whatever the stream does next.
+    call.response_started = True
     call.may_be_abandoned()  # the user may drop it before iterating
     return follow_async_iterator(call, stream)
 

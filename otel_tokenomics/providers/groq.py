@@ -19,7 +19,11 @@ Token model (``CompletionUsage``, OpenAI's shape):
 So the counts map one to one, and :func:`otel_tokenomics.providers.openai.completion_usage`
 reads them. A stream carries usage in its last chunk's ``x_groq.usage``, and also
 in a top-level ``usage`` when ``stream_options.include_usage`` was sent (a final
-chunk without choices): whichever comes, the last one wins, never summed.
+chunk without choices): whichever comes, the last one wins, never summed. A stream
+without either (left early, or through a proxy that drops ``x_groq``) and an answer
+without usage are estimated from the request (read as OpenAI's, plus Groq's
+``documents``) and the reasoning, text and tool calls of the answer: with
+o200k_base for OpenAI's gpt-oss models, the heuristic for every other model.
 
 The provider is ``groq`` whatever the host (a proxy in front of Groq bills as
 Groq), unless the user's ``provider_map`` names that host. Groq's service tier
@@ -35,7 +39,9 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route
 from otel_tokenomics.endpoints import provider_from_map
+from otel_tokenomics.estimation.prompt import Message, Prompt
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.providers import openai_prompt
 from otel_tokenomics.providers.openai import (
     CHAT_REQUEST_FIELDS,
     StreamedChatOutput,
@@ -46,6 +52,7 @@ from otel_tokenomics.providers.openai import (
     read_embeddings_response,
     x_groq_usage,
 )
+from otel_tokenomics.providers.prompt_parts import json_text
 from otel_tokenomics.request_fields import Put, request_reader
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
@@ -113,11 +120,70 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
     choices = getattr(chunk, "choices", None)
     if choices:
         _set_finish_reasons(call, choices)
+        output_text = call.output_text
+        if output_text is not None:
+            for choice in choices:
+                collect_delta_text(output_text, choice)
         if call.capture:
             output = _accumulator(call)
             for choice in choices:
                 output.add_chat_delta(choice)
     return True
+
+
+# -- estimation: calls that ended without usage ------------------------------------------------
+
+
+def collect_delta_text(output_text: list[str], choice: Any) -> None:
+    """The billed text of one streamed delta: reasoning (``reasoning_format=parsed``), content, tool calls."""
+    delta = getattr(choice, "delta", None)
+    if delta is None:
+        return
+    for text in (field(delta, "reasoning"), getattr(delta, "content", None)):
+        if type(text) is str and text:
+            output_text.append(text)
+    for tool_call in getattr(delta, "tool_calls", None) or ():
+        function = getattr(tool_call, "function", None)
+        if function is not None:
+            for text in (getattr(function, "name", None), getattr(function, "arguments", None)):
+                if type(text) is str and text:
+                    output_text.append(text)
+
+
+def chat_output_text(response: Any) -> list[str]:
+    """OpenAI's message text (content, refusal, tool calls), after the reasoning Groq returns apart."""
+    texts = []
+    for choice in getattr(response, "choices", None) or ():
+        reasoning = field(getattr(choice, "message", None), "reasoning")
+        if type(reasoning) is str and reasoning:
+            texts.append(reasoning)
+    texts.extend(openai_prompt.chat_output_text(response))
+    return texts
+
+
+def chat_prompt(body: Mapping[str, Any]) -> Prompt:
+    """OpenAI's chat request, and the ``documents`` Groq puts into the prompt."""
+    prompt = openai_prompt.chat_prompt(body)
+    documents = body.get("documents")
+    if isinstance(documents, (list, tuple)):
+        texts = [text for text in map(_document_text, documents) if text]
+        if texts:
+            prompt.messages.insert(0, Message("system", texts))
+    return prompt
+
+
+def _document_text(document: Any) -> str | None:
+    # ``{"source": {"type": "text", "text": ...} | {"type": "json", "data": {...}}, "id": ...}``
+    if not isinstance(document, Mapping):
+        return None
+    source = document.get("source")
+    if isinstance(source, Mapping):
+        text = source.get("text")
+        if isinstance(text, str):
+            return text
+        return json_text(source.get("data"))
+    text = document.get("text")
+    return text if isinstance(text, str) else None
 
 
 # -- opt-in content ---------------------------------------------------------------------------
@@ -174,8 +240,15 @@ ROUTES: dict[str, Route] = {
         read_chat_response,
         read_chat_chunk,
         read_input_content=chat_input_content,
+        read_prompt=chat_prompt,
+        read_output_text=chat_output_text,
     ),
-    "/openai/v1/embeddings": Route("embeddings", read_embeddings_request, read_embeddings_response),
+    "/openai/v1/embeddings": Route(
+        "embeddings",
+        read_embeddings_request,
+        read_embeddings_response,
+        read_prompt=openai_prompt.embeddings_prompt,
+    ),
 }
 
 

@@ -294,7 +294,7 @@ def read_chat_response(call: InferenceCall, response: Any) -> None:
 
 def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
     """Ids, the served model and finish reasons; usage is read when the stream ends."""
-    if call.chunk_count == 1:
+    if call.chunk_count == 0:  # the first chunk: read before it is counted
         _read_id(call, chunk)
     if call.response_model is None:
         served = _hidden(chunk).get("provider_response_model")

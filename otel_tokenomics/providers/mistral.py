@@ -18,7 +18,10 @@ Token model (``UsageInfo``, the same on chat, FIM and embeddings):
   price in the catalog: it is not recorded.
 
 so input = prompt, cache read = cached (never more than prompt), output =
-completion. A stream sends its usage once, on the last chunk before ``[DONE]``.
+completion. A stream sends its usage once, on the last chunk before ``[DONE]``; a
+stream left before it is estimated at its end from the request
+(:mod:`~otel_tokenomics.providers.mistral_prompt`) and the text, thinking and tool
+calls it streamed. Mistral's tokenizers are not loaded here: the estimate is heuristic.
 
 Streams: ``stream`` returns the SDK's ``EventStream`` (``stream_async`` a
 coroutine giving ``EventStreamAsync``); the user keeps that object, whose class
@@ -49,6 +52,8 @@ from otel_tokenomics.call import (
     report_internal_error,
 )
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.providers import mistral_prompt
+from otel_tokenomics.providers.prompt_parts import add_tool_call_texts
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop, strings, text
 from otel_tokenomics.streams import follow_stream
 from otel_tokenomics.telemetry import Telemetry
@@ -181,9 +186,17 @@ def read_completion_event(call: InferenceCall, event: Any) -> bool:
             index = getattr(choice, "index", None)
             call.set_finish_reason(index if type(index) is int else position, reason)
         delta = getattr(choice, "delta", None)
+        if delta is None:
+            continue
         # Unset fields are the SDK's UNSET, which is falsy.
-        if delta is not None and (getattr(delta, "content", None) or getattr(delta, "tool_calls", None)):
+        content = getattr(delta, "content", None)
+        tool_calls = getattr(delta, "tool_calls", None)
+        if content or tool_calls:
             output = True
+            output_text = call.output_text
+            if output_text is not None:
+                mistral_prompt.add_content_texts(output_text, content)
+                add_tool_call_texts(output_text, tool_calls)
     usage = getattr(chunk, "usage", None)
     if usage is not None:
         _read_usage(call, usage)
@@ -202,9 +215,25 @@ def read_embed_response(call: InferenceCall, response: Any) -> None:
             call.set_attribute(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
 
-CHAT = Route("chat", read_chat_request, read_completion_response, read_completion_event)
-FIM = Route("text_completion", read_fim_request, read_completion_response, read_completion_event)
-EMBEDDINGS = Route("embeddings", read_embed_request, read_embed_response)
+CHAT = Route(
+    "chat",
+    read_chat_request,
+    read_completion_response,
+    read_completion_event,
+    read_prompt=mistral_prompt.chat_prompt,
+    read_output_text=mistral_prompt.completion_output_text,
+)
+FIM = Route(
+    "text_completion",
+    read_fim_request,
+    read_completion_response,
+    read_completion_event,
+    read_prompt=mistral_prompt.fim_prompt,
+    read_output_text=mistral_prompt.completion_output_text,
+)
+EMBEDDINGS = Route(
+    "embeddings", read_embed_request, read_embed_response, read_prompt=mistral_prompt.embeddings_prompt
+)
 
 
 # -- streams ---------------------------------------------------------------------------------

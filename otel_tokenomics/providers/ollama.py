@@ -19,13 +19,16 @@ Token model: only the answer (the last part of a stream, ``done: true``) counts.
 * ``eval_count`` = every generated token, thinking included (no split is
   reported) -> ``gen_ai.usage.output_tokens``;
 * ``/api/embed``: ``prompt_eval_count`` only. The legacy ``/api/embeddings`` reports
-  no count at all.
+  no count at all (estimated, below).
 
 The server leaves zero counts out (Go ``omitempty``), and servers before 2024
 left ``prompt_eval_count`` out when the whole prompt came from the cache: an
-absent ``prompt_eval_count`` is a count not made, not zero tokens, so the call
-is recorded with ``tokenomics.usage.source=unavailable``. The ``*_duration``
-fields (nanoseconds) are not recorded: no registry attribute holds them yet.
+absent ``prompt_eval_count`` is a count not made, not zero tokens. Such a call,
+a stream left before its ``done`` part and the legacy ``/api/embeddings`` are
+estimated from the request (:mod:`~otel_tokenomics.providers.ollama_prompt`) and
+the text, thinking and tool calls of the answer, marked heuristic (the model's
+tokenizer is not known here). The ``*_duration`` fields (nanoseconds) are not
+recorded: no registry attribute holds them yet.
 
 Local models cost nothing per token: provider ``ollama`` is priced at 0 on
 purpose (``tokenomics.cost.source=local``) unless the user prices the model.
@@ -42,6 +45,7 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
+from otel_tokenomics.providers import ollama_prompt
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Fields, Usage, count, field
@@ -138,6 +142,14 @@ def _read_answer(call: InferenceCall, answer: Any) -> None:
         call.set_finish_reason(0, reason)
     if call.usage is None:  # unless read from the raw part already (see _Parts)
         call.usage = read_usage(answer)
+        if call.usage is None and reason in _NOTHING_EVALUATED:
+            # Loading or unloading a model evaluates no token; its counts are zeros
+            # left out, not counts not made, and nothing is left to estimate.
+            call.usage = Usage(0, 0)
+
+
+# The answers to an empty request, which only loads a model (or, with keep_alive 0, unloads it).
+_NOTHING_EVALUATED = frozenset({"load", "unload"})
 
 
 def read_chat_response(call: InferenceCall, response: Any) -> None:
@@ -162,7 +174,10 @@ def read_chat_chunk(call: InferenceCall, part: Any) -> bool:
     message = field(part, "message")
     if call.capture:
         _accumulator(call).add_message(message)
-    return bool(field(message, "content") or field(message, "thinking") or field(message, "tool_calls"))
+    output = bool(field(message, "content") or field(message, "thinking") or field(message, "tool_calls"))
+    if output and call.output_text is not None:
+        ollama_prompt.add_message_texts(call.output_text, message)
+    return output
 
 
 def read_generate_chunk(call: InferenceCall, part: Any) -> bool:
@@ -170,6 +185,8 @@ def read_generate_chunk(call: InferenceCall, part: Any) -> bool:
         _read_answer(call, part)
     if call.capture:
         _accumulator(call).add_generated(part)
+    if call.output_text is not None:
+        ollama_prompt.add_generated_texts(call.output_text, part)
     # Image generation streams progress parts (completed/total) before the image.
     return bool(field(part, "response") or field(part, "thinking") or field(part, "image"))
 
@@ -338,6 +355,8 @@ CHAT = Route(
     read_chat_chunk,
     read_input_content=chat_input_content,
     describe_error=describe_error,
+    read_prompt=ollama_prompt.chat_prompt,
+    read_output_text=ollama_prompt.chat_output_text,
 )
 # A prompt in, text out (a suffix for fill-in-the-middle): the completions shape.
 GENERATE = Route(
@@ -347,9 +366,23 @@ GENERATE = Route(
     read_generate_chunk,
     read_input_content=generate_input_content,
     describe_error=describe_error,
+    read_prompt=ollama_prompt.generate_prompt,
+    read_output_text=ollama_prompt.generate_output_text,
 )
-EMBED = Route("embeddings", read_embed_request, read_embed_response, describe_error=describe_error)
-EMBEDDINGS = Route("embeddings", read_embed_request, read_embeddings_response, describe_error=describe_error)
+EMBED = Route(
+    "embeddings",
+    read_embed_request,
+    read_embed_response,
+    describe_error=describe_error,
+    read_prompt=ollama_prompt.embed_prompt,
+)
+EMBEDDINGS = Route(
+    "embeddings",
+    read_embed_request,
+    read_embeddings_response,
+    describe_error=describe_error,
+    read_prompt=ollama_prompt.embeddings_prompt,
+)
 
 ROUTES: dict[str, Route] = {
     "/api/chat": CHAT,
