@@ -628,6 +628,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_context(cost)
     cost.set_defaults(handler=_cmd_cost)
 
+    estimating = commands.add_parser(
+        "estimate",
+        parents=[common],
+        help="count a prompt and price the call before making it",
+        description="Input tokens of a prompt and what the call would cost, without calling the "
+        "provider. FILE holds a JSON list of messages (the provider SDK's format; OpenAI's chat "
+        "format for OpenAI-compatible providers), a JSON object with 'messages' (and optional "
+        "'system', 'tools', 'max_tokens'), or plain text; '-' reads standard input.",
+    )
+    estimating.add_argument("file", metavar="FILE", help="messages (JSON) or plain text; - for stdin")
+    estimating.add_argument(
+        "--model", metavar="M", required=True, help="model id as the provider's API takes it"
+    )
+    estimating.add_argument("--provider", metavar="P", help=provider_help)
+    estimating.add_argument(
+        "--max-tokens", type=_count, metavar="N", help="the output limit: prices the worst case"
+    )
+    estimating.add_argument(
+        "--expected-output", type=_count, metavar="N", help="output tokens you expect (default 0)"
+    )
+    estimating.set_defaults(handler=_cmd_estimate)
+
     listing = commands.add_parser(
         "prices",
         parents=[common],
@@ -637,6 +659,86 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--provider", metavar="P", help="only this provider's entries")
     listing.set_defaults(handler=_cmd_prices)
     return parser
+
+
+def _read_prompt_file(name: str) -> tuple[Any, dict[str, Any]]:
+    """(messages or text, extra estimate() arguments) from a file or stdin."""
+    try:
+        text = sys.stdin.read() if name == "-" else open(name, encoding="utf-8").read()  # noqa: SIM115
+    except OSError as error:
+        raise _Failure(f"{PROG}: cannot read {name}: {error.strerror or error}", EXIT_USAGE) from None
+    stripped = text.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            loaded = json.loads(stripped)
+        except ValueError:
+            return text, {}
+        if isinstance(loaded, list):
+            return loaded, {}
+        if isinstance(loaded, dict) and isinstance(loaded.get("messages"), list):
+            extra = {key: loaded[key] for key in ("system", "tools", "max_tokens") if key in loaded}
+            return loaded["messages"], extra
+    return text, {}
+
+
+def _cmd_estimate(args: argparse.Namespace, pricer: Pricer, out: TextIO) -> int:
+    from otel_tokenomics.estimation.preflight import estimate
+
+    messages, extra = _read_prompt_file(args.file)
+    if args.provider is not None:
+        provider = args.provider
+    else:
+        provider, _ = _resolve(pricer, None, args.model)
+    max_tokens = args.max_tokens if args.max_tokens is not None else extra.pop("max_tokens", None)
+    extra.pop("max_tokens", None)
+    try:
+        result = estimate(
+            provider,
+            args.model,
+            messages,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+            expected_output_tokens=args.expected_output,
+            **extra,
+        )
+    except (TypeError, ValueError) as error:
+        raise _Failure(f"{PROG}: {error}", EXIT_USAGE) from None
+    if args.json:
+        _write_json(result.as_dict(), out)
+        return EXIT_OK if result.status != "unpriced" else EXIT_USAGE
+    out.write(
+        f"{args.model} ({provider}): {result.input_tokens:,} input tokens "
+        f"({result.source}, {result.tokenizer})\n"
+    )
+    if result.expected is None:
+        out.write("  no price for this model: cost unknown\n")
+        return EXIT_USAGE
+    currency = result.expected.currency
+    rows = [
+        ["", "input", f"{result.input_tokens:,}", amount(Decimal(str(result.expected.input))), currency, ""],
+        [
+            "",
+            "expected output",
+            f"{result.expected.output_tokens:,}",
+            amount(Decimal(str(result.expected.output))),
+            currency,
+            "",
+        ],
+        ["", "expected total", "", amount(Decimal(str(result.expected.total))), currency, ""],
+    ]
+    if result.worst_case is not None:
+        rows.append(
+            [
+                "",
+                "worst case",
+                f"{result.worst_case.output_tokens:,} out",
+                amount(Decimal(str(result.worst_case.total))),
+                currency,
+                "(max_tokens of output)",
+            ]
+        )
+    _table(rows, out)
+    out.write(f"  pricing {result.pricing_version} ({result.pricing_model})\n")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -164,8 +164,23 @@ def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
             into[key] = value
 
 
-def _read_chunk(call: InferenceCall, carries_output: Any) -> bool:
-    return bool(carries_output)
+def _read_chunk(call: InferenceCall, output: Any) -> bool:
+    if type(output) is str:
+        # The chunk's text: counted at the end if no usage is recorded.
+        if output and call.output_text is not None:
+            call.output_text.append(output)
+        return bool(output)
+    return bool(output)
+
+
+def _read_prompt(body: Mapping[str, Any]) -> Any:
+    """The request's ``messages`` (OpenAI's chat format, or plain role/content dicts), if given."""
+    from otel_tokenomics.estimation.preflight import read_prompt
+
+    messages = body.get("messages")
+    if messages is None and isinstance(body.get("prompt"), str):
+        messages = body["prompt"]
+    return read_prompt("openai", messages, None, body.get("tools"))
 
 
 def _read_nothing(call: InferenceCall, response: Any) -> None:
@@ -184,7 +199,9 @@ _routes: dict[str, Route] = {}
 def _route(operation: str) -> Route:
     route = _routes.get(operation)
     if route is None:
-        route = _routes[operation] = Route(operation, _request_reader(), _read_nothing, _read_chunk)
+        route = _routes[operation] = Route(
+            operation, _request_reader(), _read_nothing, _read_chunk, read_prompt=_read_prompt
+        )
     return route
 
 
@@ -330,6 +347,9 @@ class ManualCall:
                 call.usage = usage
         except Exception:
             report_internal_error("reading manual usage")
+        # The provider answered (a chunk arrived, or the block ended normally): what it
+        # did not report is estimated from the request's messages and the text seen.
+        call.response_started = error is None or call.chunk_count > 0
         if error is not None:
             call.fail(error)
         else:
@@ -390,8 +410,12 @@ class ManualCall:
         model: str | None = None,
         response_id: str | None = None,
         finish_reasons: Iterable[str] | None = None,
+        text: str | None = None,
     ) -> None:
-        """What the provider answered: the model that served the call (priced first), its id."""
+        """What the provider answered: the model that served the call (priced first), its id.
+
+        ``text``: the answer's text, counted as the output if no usage is recorded.
+        """
         call = self._call
         if call is None:
             return
@@ -400,6 +424,8 @@ class ManualCall:
                 call.response_model = model
             if isinstance(response_id, str) and response_id:
                 call.response_id = response_id
+            if isinstance(text, str):
+                call.output_text = [*(call.output_text or ()), text]
             if finish_reasons is not None:
                 for index, reason in enumerate(
                     [finish_reasons] if isinstance(finish_reasons, str) else finish_reasons
@@ -409,8 +435,12 @@ class ManualCall:
         except Exception:
             report_internal_error("reading a manual response")
 
-    def chunk(self, output: bool = True) -> None:
-        """One stream chunk received; ``output=False`` for bookkeeping chunks that carry no output."""
+    def chunk(self, output: bool | str = True) -> None:
+        """One stream chunk received; ``output=False`` for bookkeeping chunks that carry no output.
+
+        Pass the chunk's text instead of True and a stream that ends without usage is
+        estimated from it (``tokenomics.usage.source=estimated``).
+        """
         call = self._call
         if call is not None:
             call.on_chunk(output)
@@ -468,7 +498,8 @@ def inference(
     ``operation``: ``chat``, ``text_completion``, ``generate_content`` or
     ``embeddings``. ``request``: the request parameters in OpenAI's spelling
     (``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``, ...), recorded as
-    ``gen_ai.request.*``; never the messages. ``usage_format``: how to read raw usage
+    ``gen_ai.request.*``; its ``messages`` (and ``tools``) are never recorded, only
+    counted when the call ends without usage. ``usage_format``: how to read raw usage
     mappings, one of :data:`USAGE_FORMATS` (default: from the provider, else from
     the mapping's keys).
     """
