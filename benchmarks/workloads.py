@@ -75,12 +75,26 @@ class StreamWatch:
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.first: float | None = None
+        self.last: float | None = None
         self.count = 0
+        self.output_count = 0
+
+    def output(self) -> None:
+        """An output chunk arrived (the floor times them as we do)."""
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.output_count += 1
 
     def stream_attributes(self, output_tokens: int | None) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
         if self.first is not None:
             attributes["gen_ai.response.time_to_first_chunk"] = self.first - self.started
+            if self.last is not None and self.output_count > 1:
+                attributes["tokenomics.stream.time_per_output_chunk"] = (self.last - self.first) / (
+                    self.output_count - 1
+                )
             if output_tokens:
                 attributes["tokenomics.throughput.output_tokens_per_second"] = output_tokens / max(
                     time.perf_counter() - self.first, 1e-9
@@ -139,15 +153,13 @@ class OpenAIWorkload:
 
         return openai.__version__
 
+    base_url = "https://api.openai.com/v1"
+
     def client(self, body: bytes, content_type: str) -> Any:
         import openai
 
         return mock_client(
-            openai.OpenAI,
-            body,
-            content_type,
-            api_key="sk-bench-not-a-key",
-            base_url="https://api.openai.com/v1",
+            openai.OpenAI, body, content_type, api_key="sk-bench-not-a-key", base_url=self.base_url
         )
 
     def chat_body(self) -> bytes:
@@ -202,6 +214,9 @@ class OpenAIWorkload:
             max_completion_tokens=self.max_tokens,
         )
 
+    # What the stream's request adds: the usage chunk, asked for by the app.
+    stream_request: dict[str, Any] = {"stream_options": {"include_usage": True}}
+
     def open_stream(self, client: Any) -> Any:
         return client.chat.completions.create(
             model=self.model,
@@ -209,7 +224,7 @@ class OpenAIWorkload:
             temperature=self.temperature,
             max_completion_tokens=self.max_tokens,
             stream=True,
-            stream_options={"include_usage": True},
+            **self.stream_request,
         )
 
     def request_attributes(self, stream: bool) -> dict[str, Any]:
@@ -271,6 +286,9 @@ class OpenAIWorkload:
             response.system_fingerprint,
         )
 
+    def output_tokens(self, usage: Any) -> int | None:
+        return usage.completion_tokens if usage is not None else None
+
     def watch(self, stream: Any, span: Any) -> Iterator[Any]:
         watch = StreamWatch()
         response_id = model = tier = fingerprint = None
@@ -279,8 +297,8 @@ class OpenAIWorkload:
         try:
             for chunk in stream:
                 watch.count += 1
+                watch.output()
                 if response_id is None:
-                    watch.first = time.perf_counter()
                     response_id, model = chunk.id, chunk.model
                     tier, fingerprint = chunk.service_tier, chunk.system_fingerprint
                 if chunk.usage is not None:
@@ -293,7 +311,7 @@ class OpenAIWorkload:
             attributes = self._attributes(
                 model or self.model, response_id or "", finish, usage, tier, fingerprint
             )
-            attributes.update(watch.stream_attributes(usage.completion_tokens if usage is not None else None))
+            attributes.update(watch.stream_attributes(self.output_tokens(usage)))
             span.set_attributes(attributes)
             span.end()
 
@@ -465,8 +483,7 @@ class AnthropicWorkload:
                     response_id, model, usage = message.id, message.model, message.usage
                     output_tokens = usage.output_tokens
                 elif kind == "content_block_delta":
-                    if watch.first is None:
-                        watch.first = time.perf_counter()
+                    watch.output()
                 elif kind == "message_delta":
                     output_tokens = event.usage.output_tokens
                     if event.delta.stop_reason is not None:
@@ -481,4 +498,97 @@ class AnthropicWorkload:
             span.end()
 
 
-WORKLOAD_TYPES = {"openai": OpenAIWorkload, "anthropic": AnthropicWorkload}
+class OpenAIEstimatedWorkload(OpenAIWorkload):
+    """The openai workload against a local OpenAI-compatible server that reports no usage.
+
+    Nothing asks for ``include_usage`` (the host is not OpenAI's), so every call and
+    stream ends with its usage estimated: the prompt counted with o200k_base and the
+    chat framing, the streamed text tokenized once at the end. The floor writes the
+    same attributes with the counts known in advance, so the difference is the
+    estimation itself plus what we do anyway.
+    """
+
+    instrumentor = "tokenomics_openai"
+    description = OpenAIWorkload.description + ", no usage in the answers (estimated)"
+
+    def __init__(self) -> None:
+        import os
+
+        cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", os.path.join(cache, "tiktoken-cache"))
+        from otel_tokenomics.estimation import tokenizers
+        from otel_tokenomics.estimation.counting import count_output, count_prompt
+        from otel_tokenomics.providers.openai_prompt import chat_prompt
+
+        if not tokenizers.wait_for(timeout=60):
+            raise SystemExit(f"the tiktoken encodings do not load: {tokenizers.status()}")
+        self.estimated_input = count_prompt(
+            chat_prompt({"messages": self.messages}), self.model, "openai"
+        ).tokens
+        self.estimated_output = count_output([ANSWER], self.model).tokens
+
+    # A local OpenAI-compatible server: nothing asks it for include_usage.
+    base_url = "http://localhost:8000/v1"
+
+    def expected(self, stream: bool) -> dict[str, Any]:
+        return {
+            "gen_ai.usage.input_tokens": self.estimated_input,
+            "gen_ai.usage.output_tokens": self.estimated_output,
+            "tokenomics.usage.source": "estimated",
+            "tokenomics.usage.tokenizer": "o200k_base",
+            "gen_ai.response.id": self.stream_id if stream else self.chat_id,
+        }
+
+    def chat_body(self) -> bytes:
+        body = json.loads(super().chat_body())
+        del body["usage"]
+        return json.dumps(body).encode()
+
+    def sse_body(self, chunks: int) -> bytes:
+        # The same events without the usage chunk: one more delta keeps the count.
+        saved, self.usage = self.usage, None
+        try:
+            text = super().sse_body(chunks + 1).decode()
+        finally:
+            self.usage = saved
+        events = [event for event in text.split("\n\n") if event and '"choices": []' not in event]
+        return ("\n\n".join(events) + "\n\n").encode()
+
+    stream_request: dict[str, Any] = {}
+
+    def request_attributes(self, stream: bool) -> dict[str, Any]:
+        attributes = super().request_attributes(stream)
+        attributes["server.address"] = "localhost"
+        attributes["server.port"] = 8000
+        return attributes
+
+    def _attributes(
+        self, model: str, response_id: str, finish: list[str], usage: Any, tier: Any, fingerprint: Any
+    ) -> dict[str, Any]:
+        attributes = super()._attributes(model, response_id, finish, usage, tier, fingerprint)
+        attributes.update(
+            {
+                "gen_ai.usage.input_tokens": self.estimated_input,
+                "gen_ai.usage.output_tokens": self.estimated_output,
+                "gen_ai.usage.cache_read.input_tokens": 0,
+                "gen_ai.usage.cache_write.input_tokens": 0,
+                "gen_ai.usage.reasoning.output_tokens": 0,
+                "tokenomics.usage.source": "estimated",
+                "tokenomics.usage.tokenizer": "o200k_base",
+            }
+        )
+        attributes.update(
+            cost_attributes(self.model, self.estimated_input, 0, 0, self.estimated_output, self.rates)
+        )
+        attributes["tokenomics.cost.status"] = "estimated"
+        return attributes
+
+    def output_tokens(self, usage: Any) -> int | None:
+        return self.estimated_output
+
+
+WORKLOAD_TYPES = {
+    "openai": OpenAIWorkload,
+    "anthropic": AnthropicWorkload,
+    "openai-estimated": OpenAIEstimatedWorkload,
+}
