@@ -348,3 +348,35 @@ def test_time_per_output_chunk_on_the_span(instrument, telemetry) -> None:
     assert attributes["tokenomics.throughput.output_tokens_per_second"] > 0
     points = telemetry.metrics()
     assert points["gen_ai.client.operation.time_per_output_chunk"][0].count == 1
+
+
+def test_tool_call_deltas_are_counted_as_output(instrument, telemetry) -> None:
+    """A streamed tool call: its name and argument deltas are the output (no content at all)."""
+    instrument()
+    base = chat_chunks(())[0]
+    call_start = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather"}}
+    pieces = ['{"location": ', '"Paris"}']
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call_start]}}]},
+        *[
+            {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": p}}]}}
+                ],
+            }
+            for p in pieces
+        ],
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+    for chunk in chunks[:-1]:
+        chunk["choices"][0]["finish_reason"] = None
+    server = Server()
+    server.stream("/chat/completions", sse(chunks))
+    client = server.client(base_url="http://localhost:8000/v1")
+    list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    # o200k_base on the joined text 'get_weather{"location": "Paris"}': "get", "_weather",
+    # then the 6 tokens of the arguments.
+    _assert_estimated(attributes, PROMPT_TOKENS, 8)

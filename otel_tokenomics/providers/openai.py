@@ -314,7 +314,7 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> Any:
 
 
 def _collect_other_delta(output_text: list[str], delta: Any) -> None:
-    tool_calls = delta.tool_calls
+    tool_calls = field(delta, "tool_calls")  # not modelled before openai 1.1
     if tool_calls:
         _collect_tool_calls(output_text, tool_calls)
         return
@@ -326,13 +326,13 @@ def _collect_other_delta(output_text: list[str], delta: Any) -> None:
 
 
 def _collect_tool_calls(output_text: list[str], tool_calls: Any) -> None:
+    # Models, or dicts where an SDK older than tool calls keeps them as extra fields.
     for tool_call in tool_calls:
-        function = tool_call.function
+        function = as_fields(getattr(as_fields(tool_call), "function", None))
         if function is not None:
-            if function.name:
-                output_text.append(function.name)
-            if function.arguments:
-                output_text.append(function.arguments)
+            for text in (getattr(function, "name", None), getattr(function, "arguments", None)):
+                if isinstance(text, str) and text:
+                    output_text.append(text)
 
 
 def read_completion_chunk(call: InferenceCall, chunk: Any) -> Any:
