@@ -330,19 +330,6 @@ def test_a_missing_eval_count_is_zero_output(instrument, telemetry) -> None:
     assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (12, 0)
 
 
-def test_model_load_answer_has_no_usage(instrument, telemetry) -> None:
-    # An empty chat only loads the model: done_reason "load", no counts.
-    instrument()
-    server = Server()
-    server.json("/api/chat", chat_answer("", prompt=None, output=None, done_reason="load"))
-    server.client().chat(model="llama3.2", messages=[])
-    attributes = telemetry.span().attributes
-    assert attributes["gen_ai.response.finish_reasons"] == ("load",)
-    # Nothing was evaluated: the left-out counts are zeros.
-    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (0, 0)
-    assert attributes["tokenomics.usage.source"] == "provider"
-
-
 # -- pricing -------------------------------------------------------------------------------------
 
 
