@@ -274,7 +274,13 @@ def data_url_size(url: str) -> tuple[int, int] | None:
     comma = url.find(",", 5, 200)
     if comma < 0 or not url[5:comma].endswith(";base64"):
         return None
-    payload = url[comma + 1 :]
+    return base64_image_size(url[comma + 1 :])
+
+
+def base64_image_size(payload: str) -> tuple[int, int] | None:
+    """The size of an image sent as base64 text, read from the header at its start, or None."""
+    if not isinstance(payload, str):
+        return None
     data = _decode(payload[:_SHORT_PREFIX])
     size = image_size(data)
     if size is None and data[:2] == b"\xff\xd8" and len(payload) > _SHORT_PREFIX:
@@ -283,6 +289,8 @@ def data_url_size(url: str) -> tuple[int, int] | None:
 
 
 def _decode(chunk: str) -> bytes:
+    # Line breaks (MIME-style base64) are dropped first: they would leave the quanta uneven.
+    chunk = "".join(chunk.split())
     chunk = chunk[: len(chunk) - len(chunk) % 4]  # whole base64 quanta only
     try:
         return base64.b64decode(chunk)

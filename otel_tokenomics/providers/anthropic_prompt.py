@@ -24,159 +24,86 @@ https://docs.anthropic.com/en/docs/build-with-claude/token-counting):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from otel_tokenomics.estimation import images
 from otel_tokenomics.estimation.prompt import Image, Message, Prompt, Tool, ToolCall
+from otel_tokenomics.providers.prompt_parts import (
+    add_content,
+    add_text,
+    get,
+    inline_image,
+    items_of,
+    json_text,
+    named_tool,
+    parsed_items,
+    text_of,
+    tool_calls,
+    tool_of,
+)
 
 _TOOL_CALLS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 # Server and MCP tool results carry what the tool returned in ``content`` too.
 _TOOL_RESULTS = frozenset(
     {"tool_result", "mcp_tool_result", "web_fetch_tool_result", "code_execution_tool_result"}
 )
-# The image header is at the start of the data; 64 KiB of base64 covers a JPEG's
-# EXIF and ICC segments before its frame header in all but unusual files.
-_HEAD_CHARS = 65536
-
-
-def get(obj: Any, name: str) -> Any:
-    """A field of a request dict or of an SDK model passed in its place."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def add_text(message: Message, text: Any) -> None:
-    if isinstance(text, str) and text:
-        message.texts.append(text)
 
 
 def tool_use(block: Any) -> ToolCall:
     """A tool call by its ``name`` and ``input`` (a Messages ``tool_use`` block, a Converse ``toolUse``)."""
-    name = get(block, "name")
-    return ToolCall(name if isinstance(name, str) else "", as_json(get(block, "input")))
-
-
-def tool_of(name: str, description: Any, schema: Any) -> Tool:
-    """A tool definition; a description or schema of an unexpected type is left out."""
-    return Tool(
-        name,
-        description if isinstance(description, str) else None,
-        schema if isinstance(schema, Mapping) else None,
-    )
-
-
-def as_json(value: Any) -> str:
-    """A tool call's input as the JSON text the model wrote (or a string kept as it is)."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        value = dump(mode="json")
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-# -- images ------------------------------------------------------------------------------
-
-
-def image_of_bytes(data: Any) -> Image:
-    """An image of known bytes, sized from its header when the size reader can."""
-    read = getattr(images, "image_size", None)
-    if callable(read) and isinstance(data, (bytes, bytearray)) and data:
-        try:
-            size = read(bytes(data))
-        except Exception:  # an unreadable header: the size stays unknown
-            size = None
-        if isinstance(size, tuple) and len(size) == 2:
-            return Image(size[0], size[1])
-    return Image()
-
-
-def image_of_base64(data: Any) -> Image:
-    """An image sent as base64 (Anthropic ``source.data``, a ``data:`` URL's payload)."""
-    if not isinstance(data, str) or not data:
-        return Image()
-    if data.startswith("data:"):
-        data = data.partition(",")[2]
-    head = _decode(data[:_HEAD_CHARS] if len(data) > _HEAD_CHARS else data)
-    image = image_of_bytes(head)
-    if image.width is None and len(data) > _HEAD_CHARS:
-        image = image_of_bytes(_decode(data))
-    return image
-
-
-def _decode(data: str) -> bytes:
-    data = "".join(data.split())
-    data = data[: len(data) - len(data) % 4]
-    try:
-        return base64.b64decode(data)
-    except (binascii.Error, ValueError):
-        return b""
+    return ToolCall(text_of(get(block, "name")) or "", json_text(get(block, "input"), spaced=True) or "")
 
 
 def _image(block: Any) -> Image:
     source = get(block, "source")
     if get(source, "type") == "base64":
-        return image_of_base64(get(source, "data"))
+        return inline_image(get(source, "data"))
     return Image()  # a URL or a Files API id: no bytes to size
 
 
 # -- content blocks ---------------------------------------------------------------------------
 
 
-def add_content(message: Message, content: Any, thinking: bool = True) -> None:
+def add_blocks(message: Message, content: Any, thinking: bool = True) -> None:
     """Add a message's content (a string or blocks) to ``message``."""
-    if isinstance(content, str):
-        if content:
-            message.texts.append(content)
-        return
-    if not isinstance(content, (list, tuple)):
-        return
-    for block in content:
-        if isinstance(block, str):  # a chat-completions body's bare string part
-            message.texts.append(block)
-        else:
-            _add_block(message, block, thinking)
+    add_content(message.texts, content, lambda block: _add_block(message, block, thinking))
 
 
 def _add_block(message: Message, block: Any, thinking: bool) -> None:
+    if isinstance(block, str):  # a chat-completions body's bare string part
+        add_text(message.texts, block)
+        return
     kind = get(block, "type")
     if kind == "text":
-        add_text(message, get(block, "text"))
+        add_text(message.texts, get(block, "text"))
     elif kind == "image":
         message.images.append(_image(block))
     elif kind in _TOOL_CALLS:
         message.tool_calls.append(tool_use(block))
     elif kind in _TOOL_RESULTS:
-        add_content(message, get(block, "content"), thinking)
+        add_blocks(message, get(block, "content"), thinking)
     elif kind == "thinking":
         if thinking:
-            add_text(message, get(block, "thinking"))
+            add_text(message.texts, get(block, "thinking"))
     elif kind == "document":
         _add_document(message, block)
     elif kind == "search_result":
-        add_text(message, get(block, "title"))
-        add_content(message, get(block, "content"), thinking)
+        add_text(message.texts, get(block, "title"))
+        add_blocks(message, get(block, "content"), thinking)
     elif kind != "redacted_thinking":
         # A block type this reader does not know yet: its text, if it has one.
-        add_text(message, get(block, "text"))
+        add_text(message.texts, get(block, "text"))
 
 
 def _add_document(message: Message, block: Any) -> None:
-    add_text(message, get(block, "title"))
-    add_text(message, get(block, "context"))
+    add_text(message.texts, get(block, "title"))
+    add_text(message.texts, get(block, "context"))
     source = get(block, "source")
     kind = get(source, "type")
     if kind == "text":
-        add_text(message, get(source, "data"))
+        add_text(message.texts, get(source, "data"))
     elif kind == "content":
-        add_content(message, get(source, "content"))
+        add_blocks(message, get(source, "content"))
 
 
 # -- the request ---------------------------------------------------------------------------------
@@ -186,23 +113,21 @@ def system_message(system: Any) -> Message | None:
     if not system:
         return None
     message = Message("system")
-    add_content(message, system)
+    add_blocks(message, system)
     return message if message.texts or message.images else None
 
 
 def tools_of(tools: Any) -> list[Tool]:
     """Anthropic tool definitions (and a chat-completions body's ``{"type": "function", ...}``)."""
-    result: list[Tool] = []
-    for tool in tools if isinstance(tools, (list, tuple)) else ():
-        function = get(tool, "function")
-        if function is not None:
-            tool = function
-        name = get(tool, "name")
-        if not isinstance(name, str):
-            continue
-        schema = get(tool, "input_schema") if function is None else get(tool, "parameters")
-        result.append(tool_of(name, get(tool, "description"), schema))
-    return result
+    return parsed_items(tools, _tool)
+
+
+def _tool(tool: Any) -> Tool | None:
+    function = get(tool, "function")
+    if function is not None:
+        return named_tool(function)
+    # Server tools (web search, ...) have a name and no schema.
+    return tool_of(get(tool, "name"), get(tool, "description"), get(tool, "input_schema"))
 
 
 def _is_tool_result(block: Any) -> bool:
@@ -210,9 +135,8 @@ def _is_tool_result(block: Any) -> bool:
 
 
 def _only_tool_results(content: Any, is_tool_result: Callable[[Any], bool]) -> bool:
-    if not isinstance(content, (list, tuple)) or not content:
-        return False
-    return all(is_tool_result(block) for block in content)
+    blocks = items_of(content)
+    return bool(blocks) and all(is_tool_result(block) for block in blocks)
 
 
 def current_turn_start(entries: list[Any], is_tool_result: Callable[[Any], bool] = _is_tool_result) -> int:
@@ -232,12 +156,11 @@ def turn_messages(
 ) -> list[Message]:
     """A message per entry of a request's ``messages``, of the entry's role; ``add_entry`` fills
     it in, told whether the entry is in the current turn (the one whose thinking counts)."""
-    entries = list(entries) if isinstance(entries, (list, tuple)) else []
+    entries = list(items_of(entries))
     turn = current_turn_start(entries, is_tool_result)
     messages: list[Message] = []
     for position, entry in enumerate(entries):
-        role = get(entry, "role")
-        message = Message(role if isinstance(role, str) and role else "user")
+        message = Message(text_of(get(entry, "role")) or "user")
         add_entry(message, entry, position >= turn)
         messages.append(message)
     return messages
@@ -254,24 +177,15 @@ def messages_prompt(body: Mapping[str, Any]) -> Prompt:
 
 
 def _add_entry(message: Message, entry: Any, current_turn: bool) -> None:
-    add_content(message, get(entry, "content"), thinking=current_turn)
-    _add_chat_tool_calls(message, get(entry, "tool_calls"))
-
-
-def _add_chat_tool_calls(message: Message, tool_calls: Any) -> None:
-    """A chat-completions assistant message's ``tool_calls`` (Bedrock's OpenAI-format bodies)."""
-    for tool_call in tool_calls if isinstance(tool_calls, (list, tuple)) else ():
-        function = get(tool_call, "function")
-        name = get(function, "name")
-        if isinstance(name, str):
-            message.tool_calls.append(ToolCall(name, as_json(get(function, "arguments"))))
+    add_blocks(message, get(entry, "content"), thinking=current_turn)
+    # A chat-completions assistant message's ``tool_calls`` (Bedrock's OpenAI-format bodies).
+    message.tool_calls.extend(tool_calls(get(entry, "tool_calls")))
 
 
 def message_output_text(message: Any) -> list[str]:
     """What a non-streamed ``Message`` (SDK model or dict) says the model wrote."""
     texts: list[str] = []
-    content = get(message, "content")
-    for block in content if isinstance(content, (list, tuple)) else ():
+    for block in items_of(get(message, "content")):
         kind = get(block, "type")
         if kind == "text":
             text = get(block, "text")
@@ -282,6 +196,5 @@ def message_output_text(message: Any) -> list[str]:
             text = call.name + call.arguments
         else:
             continue
-        if isinstance(text, str) and text:
-            texts.append(text)
+        add_text(texts, text)
     return texts

@@ -20,16 +20,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_tokenomics.estimation.prompt import Image, Message, Prompt, Tool
-from otel_tokenomics.providers.anthropic_prompt import (
+from otel_tokenomics.providers.anthropic_prompt import messages_prompt, tool_use, turn_messages
+from otel_tokenomics.providers.prompt_parts import (
+    add_content,
     add_text,
-    as_json,
     get,
-    image_of_base64,
-    image_of_bytes,
-    messages_prompt,
+    inline_image,
+    items_of,
+    json_text,
+    parsed_items,
+    text_of,
+    texts_of,
     tool_of,
-    tool_use,
-    turn_messages,
 )
 
 # Document formats whose bytes are text the model reads as it is.
@@ -41,18 +43,16 @@ def _is_tool_result(block: Any) -> bool:
 
 
 def _image(image: Any) -> Image:
-    data = get(get(image, "source"), "bytes")
-    if isinstance(data, str):
-        return image_of_base64(data)
-    return image_of_bytes(data)
+    # Raw bytes through boto3, base64 text in a Nova InvokeModel body.
+    return inline_image(get(get(image, "source"), "bytes"))
 
 
 def _document(message: Message, document: Any) -> None:
-    add_text(message, get(document, "name"))
+    add_text(message.texts, get(document, "name"))
     source = get(document, "source")
-    add_text(message, get(source, "text"))
-    for block in get(source, "content") or ():
-        add_text(message, get(block, "text"))
+    add_text(message.texts, get(source, "text"))
+    for block in items_of(get(source, "content")):
+        add_text(message.texts, get(block, "text"))
     data = get(source, "bytes")
     if get(document, "format") in _TEXT_DOCUMENTS and isinstance(data, (bytes, bytearray)):
         message.texts.append(bytes(data).decode("utf-8", "replace"))
@@ -60,50 +60,49 @@ def _document(message: Message, document: Any) -> None:
 
 def _tool_result(message: Message, result: Any) -> None:
     # A ToolResultContentBlock holds one of text, image, document (read as in a message) or json.
-    for block in get(result, "content") or ():
+    for block in items_of(get(result, "content")):
         if isinstance(block, Mapping) and "json" in block:
-            message.texts.append(as_json(block["json"]))
+            add_text(message.texts, json_text(block["json"], spaced=True))
         else:
-            add_blocks(message, [block])
+            _add_block(message, block, True)
 
 
 def add_blocks(message: Message, content: Any, reasoning: bool = True) -> None:
     """Add Converse ContentBlocks (or SystemContentBlocks) to ``message``."""
-    if isinstance(content, str):  # not the API's shape, but a plain string reads plainly
-        add_text(message, content)
+    # A plain string is not the API's shape, but reads plainly.
+    add_content(message.texts, content, lambda block: _add_block(message, block, reasoning))
+
+
+def _add_block(message: Message, block: Any, reasoning: bool) -> None:
+    if not isinstance(block, Mapping):
         return
-    for block in content if isinstance(content, (list, tuple)) else ():
-        if not isinstance(block, Mapping):
-            continue
-        if "text" in block:
-            add_text(message, block["text"])
-        elif "image" in block:
-            message.images.append(_image(block["image"]))
-        elif "toolUse" in block:
-            message.tool_calls.append(tool_use(block["toolUse"]))
-        elif "toolResult" in block:
-            _tool_result(message, block["toolResult"])
-        elif "document" in block:
-            _document(message, block["document"])
-        elif "reasoningContent" in block:
-            if reasoning:
-                add_text(message, get(get(block["reasoningContent"], "reasoningText"), "text"))
-        elif "guardContent" in block:
-            add_text(message, get(get(block["guardContent"], "text"), "text"))
-        elif "citationsContent" in block:
-            for part in get(block["citationsContent"], "content") or ():
-                add_text(message, get(part, "text"))
+    if "text" in block:
+        add_text(message.texts, block["text"])
+    elif "image" in block:
+        message.images.append(_image(block["image"]))
+    elif "toolUse" in block:
+        message.tool_calls.append(tool_use(block["toolUse"]))
+    elif "toolResult" in block:
+        _tool_result(message, block["toolResult"])
+    elif "document" in block:
+        _document(message, block["document"])
+    elif "reasoningContent" in block:
+        if reasoning:
+            add_text(message.texts, get(get(block["reasoningContent"], "reasoningText"), "text"))
+    elif "guardContent" in block:
+        add_text(message.texts, get(get(block["guardContent"], "text"), "text"))
+    elif "citationsContent" in block:
+        for part in items_of(get(block["citationsContent"], "content")):
+            add_text(message.texts, get(part, "text"))
 
 
 def _tools(tool_config: Any) -> list[Tool]:
-    tools: list[Tool] = []
-    for tool in get(tool_config, "tools") or ():
-        spec = get(tool, "toolSpec")
-        name = get(spec, "name")
-        if not isinstance(name, str):
-            continue  # a cachePoint, a system tool
-        tools.append(tool_of(name, get(spec, "description"), get(get(spec, "inputSchema"), "json")))
-    return tools
+    return parsed_items(get(tool_config, "tools"), _tool)
+
+
+def _tool(tool: Any) -> Tool | None:
+    spec = get(tool, "toolSpec")  # None for a cachePoint, a system tool
+    return tool_of(get(spec, "name"), get(spec, "description"), get(get(spec, "inputSchema"), "json"))
 
 
 def converse_prompt(body: Mapping[str, Any]) -> Prompt:
@@ -132,20 +131,21 @@ def invoke_prompt(body: Mapping[str, Any]) -> Prompt:
     if "messages" in body:
         return converse_prompt(body) if is_nova_body(body) else messages_prompt(body)
     messages: list[Message] = []
-    preamble = body.get("preamble")  # Cohere Command R
-    if isinstance(preamble, str) and preamble:
+    preamble = text_of(body.get("preamble"))  # Cohere Command R
+    if preamble is not None:
         messages.append(Message("system", [preamble]))
-    for turn in body.get("chat_history") or ():
-        text = get(turn, "message")
-        if isinstance(text, str) and text:
+    for turn in items_of(body.get("chat_history")):
+        text = text_of(get(turn, "message"))
+        if text is not None:
             role = get(turn, "role")
             messages.append(Message("assistant" if role == "CHATBOT" else "user", [text]))
     user = Message("user")
     for key in ("prompt", "message", "inputText"):
-        add_text(user, body.get(key))
-    for document in body.get("documents") or ():
+        add_text(user.texts, body.get(key))
+    for document in items_of(body.get("documents")):
         if isinstance(document, Mapping):
-            user.texts.extend(value for value in document.values() if isinstance(value, str) and value)
+            for value in document.values():
+                add_text(user.texts, value)
     if user.texts:
         messages.append(user)
     return Prompt(messages)
@@ -153,30 +153,21 @@ def invoke_prompt(body: Mapping[str, Any]) -> Prompt:
 
 def embeddings_prompt(body: Mapping[str, Any]) -> Prompt:
     """Embedding inputs: Titan's ``inputText``, Cohere's ``texts``; counted without framing."""
-    texts: list[str] = []
-    text = body.get("inputText")
-    if isinstance(text, str) and text:
-        texts.append(text)
-    for text in body.get("texts") or ():
-        if isinstance(text, str) and text:
-            texts.append(text)
-    return Prompt([Message("user", texts)])
+    return Prompt([Message("user", texts_of(body.get("inputText")) + texts_of(body.get("texts")))])
 
 
 def converse_output_text(response: Any) -> list[str]:
     """What a Converse answer (or Nova's InvokeModel answer) says the model wrote."""
     message = get(get(response, "output"), "message")
     texts: list[str] = []
-    for block in get(message, "content") or ():
+    for block in items_of(get(message, "content")):
         if not isinstance(block, Mapping):
             continue
         if isinstance(block.get("text"), str):
-            texts.append(block["text"])
+            add_text(texts, block["text"])
         elif "toolUse" in block:
             call = tool_use(block["toolUse"])
-            texts.append(call.name + call.arguments)
+            add_text(texts, call.name + call.arguments)
         elif "reasoningContent" in block:
-            text = get(get(block["reasoningContent"], "reasoningText"), "text")
-            if isinstance(text, str):
-                texts.append(text)
-    return [text for text in texts if text]
+            add_text(texts, get(get(block["reasoningContent"], "reasoningText"), "text"))
+    return texts

@@ -30,6 +30,7 @@ from otel_tokenomics.providers.prompt_parts import (
     json_text,
     records_of,
     text_of,
+    texts_of,
 )
 
 
@@ -71,7 +72,7 @@ def _document_text(document: Any) -> str | None:
 
 
 def embed_prompt(body: Mapping[str, Any]) -> Prompt:
-    texts = [text for text in map(text_of, items_of(body.get("texts"))) if text]
+    texts = texts_of(body.get("texts"))
     for item in items_of(body.get("inputs")):  # mixed inputs: their text parts
         for part in items_of(get(item, "content")):
             add_text(texts, get(part, "text"))

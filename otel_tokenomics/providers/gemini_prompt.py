@@ -23,7 +23,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otel_tokenomics.estimation.prompt import Image, Message, Prompt, Tool, ToolCall
-from otel_tokenomics.providers.anthropic_prompt import as_json, get, image_of_base64, image_of_bytes
+from otel_tokenomics.providers.prompt_parts import (
+    add_text,
+    get,
+    inline_image,
+    items_of,
+    json_text,
+    parsed_items,
+    text_of,
+    tool_of,
+)
 
 
 def _contents(contents: Any) -> list[Any]:
@@ -39,7 +48,7 @@ def _contents(contents: Any) -> list[Any]:
 
 
 def _role(role: Any) -> str:
-    return "assistant" if role == "model" else role if isinstance(role, str) and role else "user"
+    return "assistant" if role == "model" else text_of(role) or "user"
 
 
 def _is_image(mime_type: Any) -> bool:
@@ -47,24 +56,17 @@ def _is_image(mime_type: Any) -> bool:
 
 
 def _add_part(message: Message, part: Any) -> None:
-    if isinstance(part, str):
-        if part:
-            message.texts.append(part)
-        return
-    text = get(part, "text")
-    if isinstance(text, str):
-        if text:
-            message.texts.append(text)
+    text = part if isinstance(part, str) else get(part, "text")
+    if isinstance(text, str):  # a text part, even an empty one, is nothing else
+        add_text(message.texts, text)
         return
     call = get(part, "function_call")
     if call is not None:
-        name = get(call, "name")
-        message.tool_calls.append(ToolCall(name if isinstance(name, str) else "", as_json(get(call, "args"))))
+        message.tool_calls.append(ToolCall(text_of(get(call, "name")) or "", _json(get(call, "args"))))
         return
     response = get(part, "function_response")
     if response is not None:
-        name = get(response, "name")
-        message.texts.append((name if isinstance(name, str) else "") + as_json(get(response, "response")))
+        message.texts.append((text_of(get(response, "name")) or "") + _json(get(response, "response")))
         return
     _add_media_or_code(message, part)
 
@@ -73,27 +75,27 @@ def _add_media_or_code(message: Message, part: Any) -> None:
     inline = get(part, "inline_data")
     if inline is not None:
         if _is_image(get(inline, "mime_type")):
-            data = get(inline, "data")
-            message.images.append(image_of_base64(data) if isinstance(data, str) else image_of_bytes(data))
+            message.images.append(inline_image(get(inline, "data")))
         return
     file_data = get(part, "file_data")
     if file_data is not None:
         if _is_image(get(file_data, "mime_type")):
             message.images.append(Image())
         return
-    code = get(get(part, "executable_code"), "code")
-    if isinstance(code, str) and code:
-        message.texts.append(code)
-    output = get(get(part, "code_execution_result"), "output")
-    if isinstance(output, str) and output:
-        message.texts.append(output)
+    add_text(message.texts, get(get(part, "executable_code"), "code"))
+    add_text(message.texts, get(get(part, "code_execution_result"), "output"))
+
+
+def _json(value: Any) -> str:
+    # A function call's arguments, a function's response: JSON as the model reads it.
+    return json_text(value, spaced=True) or ""
 
 
 def _parts(instruction: Any) -> Iterable[Any]:
     """A system instruction's parts: a string, a part, a list of them, or a ``Content``."""
     parts = get(instruction, "parts") if not isinstance(instruction, (str, list, tuple)) else None
     if parts is not None:
-        return parts if isinstance(parts, (list, tuple)) else ()
+        return items_of(parts)
     return instruction if isinstance(instruction, (list, tuple)) else (instruction,)
 
 
@@ -110,27 +112,17 @@ def _declaration(tool: Any) -> Any:
     return {"name": getattr(tool, "__name__", None), "description": getattr(tool, "__doc__", None)}
 
 
-def _schema(declaration: Any) -> Mapping[str, Any] | None:
-    schema = get(declaration, "parameters_json_schema") or get(declaration, "parameters")
-    dump = getattr(schema, "model_dump", None)
-    if callable(dump):
-        schema = dump(exclude_none=True, mode="json")
-    return schema if isinstance(schema, Mapping) else None
-
-
 def tools_of(tools: Any) -> list[Tool]:
     result: list[Tool] = []
-    for tool in tools if isinstance(tools, (list, tuple)) else ():
+    for tool in items_of(tools):
         declarations = get(tool, "function_declarations") if not callable(tool) else [_declaration(tool)]
-        for declaration in declarations or ():
-            name = get(declaration, "name")
-            if not isinstance(name, str):
-                continue
-            description = get(declaration, "description")
-            result.append(
-                Tool(name, description if isinstance(description, str) else None, _schema(declaration))
-            )
+        result.extend(parsed_items(declarations, _declared_tool))
     return result
+
+
+def _declared_tool(declaration: Any) -> Tool | None:
+    schema = get(declaration, "parameters_json_schema") or get(declaration, "parameters")
+    return tool_of(get(declaration, "name"), get(declaration, "description"), schema)
 
 
 def generate_prompt(body: Mapping[str, Any]) -> Prompt:
@@ -145,7 +137,7 @@ def generate_prompt(body: Mapping[str, Any]) -> Prompt:
         messages.append(system)
     for content in _contents(body.get("contents")):
         message = Message(_role(get(content, "role")))
-        for part in get(content, "parts") or ():
+        for part in items_of(get(content, "parts")):
             _add_part(message, part)
         messages.append(message)
     return Prompt(messages, tools_of(get(config, "tools")))
@@ -155,10 +147,8 @@ def embed_prompt(body: Mapping[str, Any]) -> Prompt:
     """``embed_content`` inputs: every text part, counted without framing."""
     texts = []
     for content in _contents(body.get("contents")):
-        for part in get(content, "parts") or ():
-            text = get(part, "text")
-            if isinstance(text, str) and text:
-                texts.append(text)
+        for part in items_of(get(content, "parts")):
+            add_text(texts, get(part, "text"))
     return Prompt([Message("user", texts)])
 
 
@@ -173,7 +163,7 @@ def append_candidate_texts(output_text: list[str], candidates: Any) -> None:
                 continue
             call = getattr(part, "function_call", None)
             if call is not None:
-                output_text.append((getattr(call, "name", None) or "") + as_json(getattr(call, "args", None)))
+                output_text.append((getattr(call, "name", None) or "") + _json(getattr(call, "args", None)))
 
 
 def response_output_text(response: Any) -> list[str]:

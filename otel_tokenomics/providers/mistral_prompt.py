@@ -27,6 +27,7 @@ from otel_tokenomics.providers.prompt_parts import (
     image_part,
     items_of,
     text_of,
+    texts_of,
 )
 
 
@@ -68,9 +69,7 @@ def embeddings_prompt(body: Mapping[str, Any]) -> Prompt:
     raw = body.get("inputs")
     if raw is None:
         raw = body.get("input")
-    text = text_of(raw)
-    texts = [text] if text is not None else [text for text in map(text_of, items_of(raw)) if text]
-    return Prompt([Message("user", texts)])
+    return Prompt([Message("user", texts_of(raw))])
 
 
 def completion_output_text(response: Any) -> list[str]:

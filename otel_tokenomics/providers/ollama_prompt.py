@@ -16,19 +16,21 @@ from typing import Any
 
 from otel_tokenomics.estimation.prompt import Image, Message, Prompt
 from otel_tokenomics.providers.prompt_parts import (
+    add_text,
     add_tool_call_texts,
     function_tools,
     get,
-    image_from_base64,
+    inline_image,
     items_of,
     records_of,
     text_of,
+    texts_of,
     tool_calls,
 )
 
 
 def _images(images: Any) -> list[Image]:
-    return [image_from_base64(image) for image in items_of(images)]
+    return [inline_image(image) for image in items_of(images)]
 
 
 def chat_prompt(body: Mapping[str, Any]) -> Prompt:
@@ -39,9 +41,7 @@ def chat_prompt(body: Mapping[str, Any]) -> Prompt:
         parsed = Message(role, name=text_of(get(message, "tool_name")) if role == "tool" else None)
         # An assistant turn sent back with its thinking: the template may render it.
         for key in ("thinking", "content"):
-            text = text_of(get(message, key))
-            if text is not None:
-                parsed.texts.append(text)
+            add_text(parsed.texts, get(message, key))
         parsed.images = _images(get(message, "images"))
         parsed.tool_calls = tool_calls(get(message, "tool_calls"))
         messages.append(parsed)
@@ -61,10 +61,7 @@ def generate_prompt(body: Mapping[str, Any]) -> Prompt:
 
 
 def embed_prompt(body: Mapping[str, Any]) -> Prompt:
-    raw = body.get("input")
-    text = text_of(raw)
-    texts = [text] if text is not None else [text for text in map(text_of, items_of(raw)) if text]
-    return Prompt([Message("user", texts)])
+    return Prompt([Message("user", texts_of(body.get("input")))])
 
 
 def embeddings_prompt(body: Mapping[str, Any]) -> Prompt:
@@ -76,17 +73,13 @@ def embeddings_prompt(body: Mapping[str, Any]) -> Prompt:
 def add_message_texts(texts: list[str], message: Any) -> None:
     """The billed text of a chat answer (or a streamed part of one): thinking, content, tool calls."""
     for key in ("thinking", "content"):
-        text = text_of(get(message, key))
-        if text is not None:
-            texts.append(text)
+        add_text(texts, get(message, key))
     add_tool_call_texts(texts, get(message, "tool_calls"))
 
 
 def add_generated_texts(texts: list[str], part: Any) -> None:
     for key in ("thinking", "response"):
-        text = text_of(get(part, key))
-        if text is not None:
-            texts.append(text)
+        add_text(texts, get(part, key))
 
 
 def chat_output_text(response: Any) -> list[str]:

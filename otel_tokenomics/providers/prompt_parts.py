@@ -1,7 +1,7 @@
-"""Pieces shared by the request readers of SDKs that are not OpenAI's (cohere, mistralai, ollama, groq).
+"""Pieces shared by the request readers (the ``*_prompt`` modules of every provider).
 
-Their request bodies hold the user's own objects: plain dicts, TypedDicts, or the
-SDK's pydantic models, with the SDK's "not given" sentinels (cohere's ``...``,
+Request bodies hold the user's own objects: plain dicts, TypedDicts, or the SDK's
+pydantic models, with the SDK's "not given" sentinels (cohere's ``...``,
 mistralai's ``UNSET``) where a field was left out. Everything here reads such
 values by type and gives up quietly on anything else: these run only when a
 call ended without usage, to estimate it, and must never raise.
@@ -9,10 +9,8 @@ call ended without usage, to estimate it, and must never raise.
 
 from __future__ import annotations
 
-import binascii
 import json
-from base64 import b64decode
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -22,14 +20,14 @@ from otel_tokenomics.usage import field
 
 _T = TypeVar("_T")
 
-# Image headers sit at the start of the file; a JPEG's size marker comes after its
-# EXIF block, at most 64 KiB: 72 KiB of the file, or its base64 text, is read.
-_HEADER_BYTES = 72 * 1024
-_HEADER_BASE64_CHARS = _HEADER_BYTES // 3 * 4
+_COMPACT = (",", ":")
+_SPACED = (", ", ": ")
 
 
 def get(obj: Any, name: str) -> Any:
     """A field of a dict or of an SDK model (None when absent)."""
+    if type(obj) is dict:  # the common case, without an ABC check
+        return obj.get(name)
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -39,12 +37,27 @@ def get(obj: Any, name: str) -> Any:
 
 def text_of(value: Any) -> str | None:
     """A non-empty string, else None (sentinels, None and other types included)."""
-    return value if type(value) is str and value else None
+    return value if isinstance(value, str) and value else None
 
 
-def items_of(value: Any) -> list[Any] | tuple[Any, ...]:
-    """A list or tuple as it is; anything else (a sentinel, a spent generator) as nothing."""
-    return value if isinstance(value, (list, tuple)) else ()
+def items_of(value: Any) -> Sequence[Any]:
+    """A list-like field as it is; anything else (a string, a dict, a sentinel, None) as nothing.
+
+    Iterators are not read: what the SDK consumed is gone, what it did not is the user's.
+    """
+    if isinstance(value, (list, tuple)):
+        return value
+    if value is None or isinstance(value, (str, bytes, bytearray, memoryview)):
+        return ()
+    return value if isinstance(value, Sequence) else ()
+
+
+def texts_of(value: Any) -> list[str]:
+    """One string or a list of them (an embedding input), as its non-empty texts."""
+    text = text_of(value)
+    if text is not None:
+        return [text]
+    return [text for text in items_of(value) if isinstance(text, str) and text]
 
 
 def records_of(value: Any) -> list[Any]:
@@ -74,21 +87,51 @@ def add_content(texts: list[str], content: Any, add_part: Callable[[Any], None])
         add_part(part)
 
 
-def json_text(value: Any) -> str | None:
-    """What a structured value costs as text: strings as they are, the rest as compact JSON."""
+def json_text(value: Any, spaced: bool = False) -> str | None:
+    """What a structured value costs as text: strings as they are, the rest as JSON.
+
+    Compact JSON unless ``spaced`` (a space after each ``,`` and ``:``, as ``json.dumps``
+    writes by default): the Anthropic, Bedrock and Gemini readers count a tool's input that way.
+    """
     if value is None or value is ...:
         return None
     if isinstance(value, str):
         return value or None
-    if hasattr(value, "model_dump"):  # a pydantic model: its JSON, not its repr
-        try:
-            value = value.model_dump(exclude_none=True)
-        except Exception:
-            return None
+    value = _plain(value)
+    if value is None:
+        return None
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        separators = _SPACED if spaced else _COMPACT
+        return json.dumps(value, separators=separators, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return None
+
+
+def schema_of(value: Any) -> Mapping[str, Any] | None:
+    """A tool's parameter schema as a mapping (an SDK's schema model dumped); else None."""
+    value = _plain(value)
+    return value if isinstance(value, Mapping) else None
+
+
+def _plain(value: Any) -> Any:
+    """A pydantic model as the JSON value its SDK sends (None when it cannot be dumped);
+    anything else as it is. A model's repr is not what the model reads."""
+    if not hasattr(value, "model_dump"):
+        return value
+    try:
+        # Fields by their wire names, None ones left out, as the SDKs serialise a request.
+        return value.model_dump(mode="json", exclude_none=True, by_alias=True)
+    except Exception:
+        return None
+
+
+def tool_of(name: Any, description: Any, parameters: Any) -> Tool | None:
+    """A tool definition, None without a name; a description or parameters of an unexpected
+    type are left out."""
+    name = text_of(name)
+    if name is None:
+        return None
+    return Tool(name, text_of(description), schema_of(parameters))
 
 
 def chat_request_prompt(
@@ -117,23 +160,14 @@ def chat_message(
     return parsed
 
 
+def named_tool(definition: Any) -> Tool | None:
+    """A function's definition, ``{name, description, parameters}``; None without a name."""
+    return tool_of(get(definition, "name"), get(definition, "description"), get(definition, "parameters"))
+
+
 def function_tool(definition: Any) -> Tool | None:
     """``{"type": "function", "function": {name, description, parameters}}``, the shape they all share."""
-    function = get(definition, "function")
-    name = text_of(get(function, "name"))
-    if name is None:
-        return None
-    parameters = get(function, "parameters")
-    if hasattr(parameters, "model_dump"):
-        try:
-            parameters = parameters.model_dump(exclude_none=True, by_alias=True)
-        except Exception:
-            parameters = None
-    return Tool(
-        name,
-        text_of(get(function, "description")),
-        parameters if isinstance(parameters, Mapping) else None,
-    )
+    return named_tool(get(definition, "function"))
 
 
 def function_tools(definitions: Any) -> list[Tool]:
@@ -171,43 +205,18 @@ def image_part(part: Any) -> Image:
 
 def image_from_url(url: Any, detail: Any = None) -> Image:
     """An image part given by URL: sized when it is a base64 ``data:`` URL, unsized otherwise."""
-    detail = text_of(detail)
-    if type(url) is str and url.startswith("data:"):
-        _, marker, data = url.partition(";base64,")
-        if marker:
-            return image_from_base64(data, detail)
-    return Image(detail=detail)
+    size = images.data_url_size(url) if isinstance(url, str) else None
+    width, height = size if size is not None else (None, None)
+    return Image(width, height, text_of(detail))
 
 
-def image_from_base64(data: Any, detail: str | None = None) -> Image:
-    """An image sent inline (base64 text, or raw bytes), sized from its header when readable."""
-    size = None
-    if isinstance(data, (bytes, bytearray)):
-        size = _image_size(bytes(data[:_HEADER_BYTES]))
-    elif type(data) is str and data:
-        prefix = data[:_HEADER_BASE64_CHARS]
-        prefix = prefix[: len(prefix) // 4 * 4]
-        try:
-            decoded = b64decode(prefix)
-        except (binascii.Error, ValueError):
-            decoded = b""
-        if decoded:
-            size = _image_size(decoded)
-    if size is None:
-        return Image(detail=detail)
-    return Image(size[0], size[1], detail)
-
-
-def _image_size(data: bytes) -> tuple[int, int] | None:
-    # images.image_size reads PNG, JPEG, GIF and WebP headers; a release without it
-    # (or a header it cannot read) leaves the image unsized, counted by the default rule.
-    reader = getattr(images, "image_size", None)
-    if reader is None:
-        return None
-    try:
-        size = reader(data)
-    except Exception:
-        return None
-    if isinstance(size, tuple) and len(size) == 2 and all(type(side) is int and side > 0 for side in size):
-        return size
-    return None
+def inline_image(data: Any, detail: Any = None) -> Image:
+    """An image sent inline: raw bytes, or base64 text (a ``data:`` URL too), sized from its header."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        size = images.image_size(data)
+    elif isinstance(data, str) and data.startswith("data:"):
+        return image_from_url(data, detail)
+    else:
+        size = images.base64_image_size(data)
+    width, height = size if size is not None else (None, None)
+    return Image(width, height, text_of(detail))
