@@ -46,6 +46,7 @@ from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import cohere_prompt
+from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, integer, number, stop_sequences, strings
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count, field
@@ -62,15 +63,6 @@ from otel_tokenomics.wrapping import (
 
 COHERE = "cohere"
 DEFAULT_BASE_URL = "https://api.cohere.com"
-
-
-def _get(obj: Any, name: str) -> Any:
-    """A field of an SDK model or of the dict a user may pass instead."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 # -- request attributes -------------------------------------------------------------------

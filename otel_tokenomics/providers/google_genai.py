@@ -41,6 +41,7 @@ from otel_tokenomics.providers.gemini_prompt import (
     generate_prompt,
     response_output_text,
 )
+from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop_sequences
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count
@@ -72,15 +73,6 @@ _TIER_CONTEXTS: dict[str, tuple[tuple[str, str], ...]] = {
     "flex": (("service_tier", "flex"),),
     "priority": (("service_tier", "priority"),),
 }
-
-
-def _get(obj: Any, name: str) -> Any:
-    """A field of an SDK model or of the TypedDict a user may pass instead."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def _enum_text(value: Any) -> str | None:

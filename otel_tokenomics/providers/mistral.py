@@ -54,6 +54,7 @@ from otel_tokenomics.call import (
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import mistral_prompt
 from otel_tokenomics.providers.prompt_parts import add_tool_call_texts
+from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop, strings, text
 from otel_tokenomics.streams import follow_stream
 from otel_tokenomics.telemetry import Telemetry
@@ -63,13 +64,6 @@ from otel_tokenomics.wrapping import Adopt, Endpoint, MethodPatcher, finish, sta
 MISTRAL = "mistral_ai"
 
 # -- request attributes -------------------------------------------------------------------
-
-
-def _get(obj: Any, name: str) -> Any:
-    """A field of an SDK model or of the TypedDict a user may pass instead."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 _OUTPUT_TYPES = {"text": "text", "json_object": "json", "json_schema": "json"}
