@@ -47,6 +47,7 @@ from otel_tokenomics.providers.openai import (
     StreamedChatOutput,
     chat_input_content,
     chat_output_message,
+    collect_tool_calls,
     completion_usage,
     read_embeddings_request,
     read_embeddings_response,
@@ -142,12 +143,9 @@ def collect_delta_text(output_text: list[str], choice: Any) -> None:
     for text in (field(delta, "reasoning"), getattr(delta, "content", None)):
         if type(text) is str and text:
             output_text.append(text)
-    for tool_call in getattr(delta, "tool_calls", None) or ():
-        function = getattr(tool_call, "function", None)
-        if function is not None:
-            for text in (getattr(function, "name", None), getattr(function, "arguments", None)):
-                if type(text) is str and text:
-                    output_text.append(text)
+    tool_calls = getattr(delta, "tool_calls", None)
+    if tool_calls:
+        collect_tool_calls(output_text, tool_calls)
 
 
 def chat_output_text(response: Any) -> list[str]:

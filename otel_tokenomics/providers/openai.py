@@ -316,7 +316,7 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> Any:
 def _collect_other_delta(output_text: list[str], delta: Any) -> None:
     tool_calls = field(delta, "tool_calls")  # not modelled before openai 1.1
     if tool_calls:
-        _collect_tool_calls(output_text, tool_calls)
+        collect_tool_calls(output_text, tool_calls)
         return
     # Reasoning text of OpenAI-compatible servers (DeepSeek, vLLM: reasoning_content;
     # OpenRouter: reasoning) and refusals stream where content would.
@@ -325,8 +325,11 @@ def _collect_other_delta(output_text: list[str], delta: Any) -> None:
         output_text.append(other)
 
 
-def _collect_tool_calls(output_text: list[str], tool_calls: Any) -> None:
-    # Models, or dicts where an SDK older than tool calls keeps them as extra fields.
+def collect_tool_calls(output_text: list[str], tool_calls: Any) -> None:
+    """The billed text of streamed tool-call deltas: names and argument pieces.
+
+    Models, or dicts where an SDK older than tool calls keeps them as extra fields.
+    """
     for tool_call in tool_calls:
         function = as_fields(getattr(as_fields(tool_call), "function", None))
         if function is not None:
