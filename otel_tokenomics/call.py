@@ -21,6 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.cost import STATUS_NO_USAGE, STATUS_UNPRICED, cost_attributes, price_call
+from otel_tokenomics.estimation.call_usage import estimate_call_usage
 from otel_tokenomics.usage import SOURCE_UNAVAILABLE, Usage
 
 if TYPE_CHECKING:
@@ -321,8 +322,6 @@ class InferenceCall:
         if self.chunk_count == 0 and (error is not None or (self.stream and not self.response_started)):
             return
         try:
-            from otel_tokenomics.estimation.call_usage import estimate_call_usage
-
             estimate_call_usage(self)
         except Exception:
             report_internal_error("estimating usage")
