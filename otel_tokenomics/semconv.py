@@ -18,6 +18,24 @@ UPSTREAM_COMMIT = "06ec68e722c45a7218e23ea1bc1339fe4e21ecae"
 
 # --- Attributes defined by otel-tokenomics -----------------------------------------------------
 
+TOKENOMICS_BUDGET_LIMIT = "tokenomics.budget.limit"
+"""The budget's limit, in US dollars. Type: double; stability: development."""
+TOKENOMICS_BUDGET_NAME = "tokenomics.budget.name"
+"""Name of the `otel_tokenomics.budget()` the operation was made under (the innermost one).
+
+Type: string; stability: development.
+"""
+TOKENOMICS_BUDGET_ON_EXCEED = "tokenomics.budget.on_exceed"
+"""What the budget does when it is exceeded. Type: string enum; stability: development."""
+TOKENOMICS_BUDGET_OUTCOME = "tokenomics.budget.outcome"
+"""What happened to the budget, on a `tokenomics.budget.exceeded` event or measurement.
+
+Type: string enum; stability: development.
+"""
+TOKENOMICS_BUDGET_SPENT = "tokenomics.budget.spent"
+"""What the budget has spent, in US dollars, this operation included. Type: double; stability: development."""
+TOKENOMICS_BUDGET_WORST_CASE_COST = "tokenomics.budget.worst_case_cost"
+"""The pre-flight worst-case cost of a refused call, in US dollars. Type: double; stability: development."""
 TOKENOMICS_COST_CACHE_READ = "tokenomics.cost.cache_read"
 """Cost of the input tokens served from the provider cache, in the currency given by
 `tokenomics.cost.currency`.
@@ -65,6 +83,11 @@ TOKENOMICS_COST_TOTAL = "tokenomics.cost.total"
 
 Type: double; stability: development.
 """
+TOKENOMICS_FEATURE = "tokenomics.feature"
+"""The product feature an operation serves, read from the baggage entry of the same key.
+
+Type: string; stability: development.
+"""
 TOKENOMICS_PRICING_MODEL = "tokenomics.pricing.model"
 """The price-catalog entry the model of the operation was matched to. Type: string; stability: development."""
 TOKENOMICS_PRICING_VERSION = "tokenomics.pricing.version"
@@ -78,6 +101,46 @@ TOKENOMICS_RESPONSE_SERVICE_TIER = "tokenomics.response.service_tier"
 """The service tier or traffic type that served the operation, as the provider names it.
 
 Type: string; stability: development.
+"""
+TOKENOMICS_ROLLUP_COST_STATUS = "tokenomics.rollup.cost.status"
+"""Whether `tokenomics.rollup.cost.total` is the whole cost of the calls beneath.
+
+Type: string enum; stability: development.
+"""
+TOKENOMICS_ROLLUP_COST_TOTAL = "tokenomics.rollup.cost.total"
+"""Sum of `tokenomics.cost.total` of the LLM calls beneath this span in the same process, in US dollars.
+
+Type: double; stability: development.
+"""
+TOKENOMICS_ROLLUP_LLM_CALLS = "tokenomics.rollup.llm_calls"
+"""Number of LLM calls (inference and embeddings spans of otel-tokenomics) beneath this span.
+
+Type: int; stability: development.
+"""
+TOKENOMICS_ROLLUP_USAGE_CACHE_READ_INPUT_TOKENS = "tokenomics.rollup.usage.cache_read.input_tokens"
+"""Sum of `gen_ai.usage.cache_read.input_tokens` of the LLM calls beneath this span.
+
+Type: int; stability: development.
+"""
+TOKENOMICS_ROLLUP_USAGE_CACHE_WRITE_INPUT_TOKENS = "tokenomics.rollup.usage.cache_write.input_tokens"
+"""Sum of `gen_ai.usage.cache_write.input_tokens` of the LLM calls beneath this span.
+
+Type: int; stability: development.
+"""
+TOKENOMICS_ROLLUP_USAGE_INPUT_TOKENS = "tokenomics.rollup.usage.input_tokens"
+"""Sum of `gen_ai.usage.input_tokens` of the LLM calls beneath this span.
+
+Type: int; stability: development.
+"""
+TOKENOMICS_ROLLUP_USAGE_OUTPUT_TOKENS = "tokenomics.rollup.usage.output_tokens"
+"""Sum of `gen_ai.usage.output_tokens` of the LLM calls beneath this span.
+
+Type: int; stability: development.
+"""
+TOKENOMICS_ROLLUP_USAGE_REASONING_OUTPUT_TOKENS = "tokenomics.rollup.usage.reasoning.output_tokens"
+"""Sum of `gen_ai.usage.reasoning.output_tokens` of the LLM calls beneath this span.
+
+Type: int; stability: development.
 """
 TOKENOMICS_STREAM_CHUNK_COUNT = "tokenomics.stream.chunk_count"
 """Number of chunks sent by the provider that reached the consumer of the stream.
@@ -95,6 +158,11 @@ TOKENOMICS_STREAM_USAGE_REQUESTED = "tokenomics.stream.usage_requested"
 """Whether otel-tokenomics added `stream_options.include_usage` to the request.
 
 Type: boolean; stability: development.
+"""
+TOKENOMICS_TENANT = "tokenomics.tenant"
+"""The customer or tenant an operation is done for, read from the baggage entry of the same key.
+
+Type: string; stability: development.
 """
 TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND = "tokenomics.throughput.output_tokens_per_second"
 """Output generation rate of a streamed response, in output tokens per second.
@@ -137,9 +205,16 @@ TOKENOMICS_USAGE_WEB_SEARCH_REQUESTS = "tokenomics.usage.web_search_requests"
 
 Type: int; stability: development.
 """
+TOKENOMICS_WORKFLOW_NAME = "tokenomics.workflow.name"
+"""Name of the unit of work a `otel_tokenomics.workflow()` span runs. Type: string; stability: development."""
 
 # --- Upstream attributes -----------------------------------------------------------------------
 
+ENDUSER_ID = "enduser.id"
+"""Identifier of the end user on whose behalf the operation runs (copied from baggage).
+
+Type: string; stability: development.
+"""
 ERROR_TYPE = "error.type"
 """Class of error the operation ended with (error code or exception type; open enum).
 
@@ -254,6 +329,11 @@ GEN_AI_USAGE_TEXT_INPUT_TOKENS = "gen_ai.usage.text.input_tokens"
 """Text input tokens (part of the input total). Type: int; stability: development."""
 GEN_AI_USAGE_TEXT_OUTPUT_TOKENS = "gen_ai.usage.text.output_tokens"
 """Text output tokens (part of the output total). Type: int; stability: development."""
+GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"
+"""Name of the workflow an invoke_workflow span runs, given by the application.
+
+Type: string; stability: development.
+"""
 OPENAI_API_TYPE = "openai.api.type"
 """Which OpenAI API surface was called. Type: string enum; stability: development."""
 OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
@@ -340,10 +420,19 @@ METRIC_GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 
 Instrument: histogram; unit: {token}.
 """
+METRIC_TOKENOMICS_BUDGET_EXCEEDED = "tokenomics.budget.exceeded"
+"""Budgets exceeded and calls refused by a budget. Instrument: counter; unit: {event}."""
 METRIC_TOKENOMICS_COST = "tokenomics.cost"
 """Estimated spend on GenAI operations, in US dollars, by token class. Instrument: counter; unit: USD."""
 METRIC_TOKENOMICS_UNPRICED_CALLS = "tokenomics.unpriced.calls"
 """GenAI operations that reported token usage but could not be priced. Instrument: counter; unit: {call}."""
+METRIC_TOKENOMICS_WORKFLOW_COST = "tokenomics.workflow.cost"
+"""Cost of one run of a workflow (`otel_tokenomics.workflow()`), in US dollars.
+
+Instrument: histogram; unit: USD.
+"""
+METRIC_TOKENOMICS_WORKFLOW_LLM_CALLS = "tokenomics.workflow.llm_calls"
+"""Number of LLM calls made by one run of a workflow. Instrument: histogram; unit: {call}."""
 
 # --- Events ------------------------------------------------------------------------------------
 
@@ -352,6 +441,8 @@ EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS = "gen_ai.client.inference.opera
 
 Stability: development.
 """
+EVENT_TOKENOMICS_BUDGET_EXCEEDED = "tokenomics.budget.exceeded"
+"""A budget was exceeded by this call, or refused it. Stability: development."""
 
 # --- Collections -------------------------------------------------------------------------------
 
@@ -436,6 +527,11 @@ METRIC_SPECS: dict[str, tuple[str, str, str]] = {
         "{token}",
         "Input and output tokens per operation, split by gen_ai.token.type (legacy).",
     ),
+    METRIC_TOKENOMICS_BUDGET_EXCEEDED: (
+        "counter",
+        "{event}",
+        "Budgets exceeded and calls refused by a budget.",
+    ),
     METRIC_TOKENOMICS_COST: (
         "counter",
         "USD",
@@ -446,11 +542,22 @@ METRIC_SPECS: dict[str, tuple[str, str, str]] = {
         "{call}",
         "GenAI operations that reported token usage but could not be priced.",
     ),
+    METRIC_TOKENOMICS_WORKFLOW_COST: (
+        "histogram",
+        "USD",
+        "Cost of one run of a workflow (`otel_tokenomics.workflow()`), in US dollars.",
+    ),
+    METRIC_TOKENOMICS_WORKFLOW_LLM_CALLS: (
+        "histogram",
+        "{call}",
+        "Number of LLM calls made by one run of a workflow.",
+    ),
 }
 """Metric name -> (instrument, unit, brief)."""
 
 ALL_ATTRIBUTES: frozenset[str] = frozenset(
     {
+        ENDUSER_ID,
         ERROR_TYPE,
         GEN_AI_CONVERSATION_COMPACTED,
         GEN_AI_CONVERSATION_ID,
@@ -493,12 +600,19 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
         GEN_AI_USAGE_TEXT_INPUT_TOKENS,
         GEN_AI_USAGE_TEXT_OUTPUT_TOKENS,
+        GEN_AI_WORKFLOW_NAME,
         OPENAI_API_TYPE,
         OPENAI_REQUEST_SERVICE_TIER,
         OPENAI_RESPONSE_SERVICE_TIER,
         OPENAI_RESPONSE_SYSTEM_FINGERPRINT,
         SERVER_ADDRESS,
         SERVER_PORT,
+        TOKENOMICS_BUDGET_LIMIT,
+        TOKENOMICS_BUDGET_NAME,
+        TOKENOMICS_BUDGET_ON_EXCEED,
+        TOKENOMICS_BUDGET_OUTCOME,
+        TOKENOMICS_BUDGET_SPENT,
+        TOKENOMICS_BUDGET_WORST_CASE_COST,
         TOKENOMICS_COST_CACHE_READ,
         TOKENOMICS_COST_CACHE_SAVINGS,
         TOKENOMICS_COST_CACHE_WRITE,
@@ -508,14 +622,24 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         TOKENOMICS_COST_SOURCE,
         TOKENOMICS_COST_STATUS,
         TOKENOMICS_COST_TOTAL,
+        TOKENOMICS_FEATURE,
         TOKENOMICS_PRICING_MODEL,
         TOKENOMICS_PRICING_VERSION,
         TOKENOMICS_REQUEST_REASONING_BUDGET_TOKENS,
         TOKENOMICS_RESPONSE_SERVICE_TIER,
+        TOKENOMICS_ROLLUP_COST_STATUS,
+        TOKENOMICS_ROLLUP_COST_TOTAL,
+        TOKENOMICS_ROLLUP_LLM_CALLS,
+        TOKENOMICS_ROLLUP_USAGE_CACHE_READ_INPUT_TOKENS,
+        TOKENOMICS_ROLLUP_USAGE_CACHE_WRITE_INPUT_TOKENS,
+        TOKENOMICS_ROLLUP_USAGE_INPUT_TOKENS,
+        TOKENOMICS_ROLLUP_USAGE_OUTPUT_TOKENS,
+        TOKENOMICS_ROLLUP_USAGE_REASONING_OUTPUT_TOKENS,
         TOKENOMICS_STREAM_CHUNK_COUNT,
         TOKENOMICS_STREAM_OUTCOME,
         TOKENOMICS_STREAM_TIME_PER_OUTPUT_CHUNK,
         TOKENOMICS_STREAM_USAGE_REQUESTED,
+        TOKENOMICS_TENANT,
         TOKENOMICS_THROUGHPUT_OUTPUT_TOKENS_PER_SECOND,
         TOKENOMICS_TOKEN_CLASS,
         TOKENOMICS_USAGE_CACHE_WRITE_TTL_1H_INPUT_TOKENS,
@@ -524,6 +648,7 @@ ALL_ATTRIBUTES: frozenset[str] = frozenset(
         TOKENOMICS_USAGE_TOKENIZER,
         TOKENOMICS_USAGE_WEB_FETCH_REQUESTS,
         TOKENOMICS_USAGE_WEB_SEARCH_REQUESTS,
+        TOKENOMICS_WORKFLOW_NAME,
     }
 )
 """Every attribute key otel-tokenomics may emit, ours and upstream. Stability: development."""
@@ -546,8 +671,11 @@ ALL_METRICS: frozenset[str] = frozenset(
         METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
         METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
         METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+        METRIC_TOKENOMICS_BUDGET_EXCEEDED,
         METRIC_TOKENOMICS_COST,
         METRIC_TOKENOMICS_UNPRICED_CALLS,
+        METRIC_TOKENOMICS_WORKFLOW_COST,
+        METRIC_TOKENOMICS_WORKFLOW_LLM_CALLS,
     }
 )
 """Every metric name otel-tokenomics may emit. Stability: development."""
@@ -555,6 +683,7 @@ ALL_METRICS: frozenset[str] = frozenset(
 ALL_EVENTS: frozenset[str] = frozenset(
     {
         EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+        EVENT_TOKENOMICS_BUDGET_EXCEEDED,
     }
 )
 """Every event name otel-tokenomics may emit. Stability: development."""
@@ -652,6 +781,20 @@ class OpenaiRequestServiceTierValues:
     DEFAULT = "default"
 
 
+class TokenomicsBudgetOnExceedValues:
+    """Known values of ``tokenomics.budget.on_exceed``."""
+
+    WARN = "warn"
+    RAISE = "raise"
+
+
+class TokenomicsBudgetOutcomeValues:
+    """Known values of ``tokenomics.budget.outcome``."""
+
+    EXCEEDED = "exceeded"
+    REFUSED = "refused"
+
+
 class TokenomicsCostSourceValues:
     """Known values of ``tokenomics.cost.source``."""
 
@@ -668,6 +811,13 @@ class TokenomicsCostStatusValues:
     UNPRICED = "unpriced"
     ESTIMATED = "estimated"
     NO_USAGE = "no_usage"
+
+
+class TokenomicsRollupCostStatusValues:
+    """Known values of ``tokenomics.rollup.cost.status``."""
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
 
 
 class TokenomicsStreamOutcomeValues:
