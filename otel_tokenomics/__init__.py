@@ -17,14 +17,21 @@ from typing import Any
 from otel_tokenomics.version import __version__
 
 __all__ = [
+    "Budget",
+    "BudgetExceeded",
     "PriceOverrideError",
+    "RollupSpanProcessor",
+    "Workflow",
     "__version__",
+    "attribute_to",
+    "budget",
     "estimate",
     "inference",
     "instrument",
     "instrumented",
     "set_prices",
     "uninstrument",
+    "workflow",
 ]
 
 logger = logging.getLogger("otel_tokenomics")
@@ -51,15 +58,17 @@ def instrument(
 
     ``tracer_provider`` / ``meter_provider`` default to the global ones. Options
     (see the README): ``capture_content``, ``metric_names``, ``provider_map``,
-    ``logger_provider``, ``estimate_usage``, ``stream_usage``, ``tokenizer``.
+    ``logger_provider``, ``estimate_usage``, ``stream_usage``, ``tokenizer``,
+    ``baggage_keys``, ``metric_baggage``, ``rollup``.
     ``prices``: your own prices, a ``.toml``/``.json`` path or
     a mapping (default: ``OTEL_TOKENOMICS_PRICES``). Calling it again changes
     nothing. It raises only :class:`PriceOverrideError`, for a bad price file,
     before patching anything; nothing else it does can raise.
     """
-    from otel_tokenomics import pricing
+    from otel_tokenomics import config, pricing
     from otel_tokenomics.providers import INSTRUMENTORS
 
+    config.forget_warnings()
     if prices is not None or not pricing.is_configured():
         pricing.configure(prices)  # a bad price file fails here, loudly, and never inside a call
     try:
@@ -98,21 +107,27 @@ def set_prices(prices: Any) -> None:
     pricing.configure(prices if prices is not None else False)
 
 
+# Public names -> the module that defines them, imported on first use: importing the
+# package loads no pricing or tracing code.
+_LAZY = {
+    "PriceOverrideError": "otel_tokenomics.pricing.overrides",
+    "inference": "otel_tokenomics.manual",
+    "estimate": "otel_tokenomics.estimation.preflight",
+    "workflow": "otel_tokenomics.workflows",
+    "Workflow": "otel_tokenomics.workflows",
+    "budget": "otel_tokenomics.budgets",
+    "Budget": "otel_tokenomics.budgets",
+    "BudgetExceeded": "otel_tokenomics.budgets",
+    "attribute_to": "otel_tokenomics.attribution",
+    "RollupSpanProcessor": "otel_tokenomics.rollup",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # Lazily: importing the package loads no pricing or tracing code.
-    if name == "PriceOverrideError":
-        from otel_tokenomics.pricing.overrides import PriceOverrideError
-
-        return PriceOverrideError
-    if name == "inference":
-        from otel_tokenomics.manual import inference
-
-        return inference
-    if name == "estimate":
-        from otel_tokenomics.estimation.preflight import estimate
-
-        return estimate
-    raise AttributeError(name)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(module), name)
 
 
 def uninstrument() -> None:
@@ -129,6 +144,13 @@ def uninstrument() -> None:
                     instrumentor.uninstrument()
             except Exception:
                 logger.warning("otel-tokenomics could not uninstrument %s", package, exc_info=True)
+        try:
+            # The SDK cannot remove a span processor: ours stay on the provider, inert.
+            from otel_tokenomics import rollup
+
+            rollup.disable_all()
+        except Exception:
+            logger.warning("otel-tokenomics could not switch span roll-ups off", exc_info=True)
 
 
 def instrumented() -> list[str]:

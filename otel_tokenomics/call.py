@@ -20,11 +20,17 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Status, StatusCode
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.accounts import charge_call
+from otel_tokenomics.budgets import innermost
 from otel_tokenomics.cost import STATUS_NO_USAGE, STATUS_UNPRICED, cost_attributes, price_call
 from otel_tokenomics.estimation.call_usage import estimate_call_usage
 from otel_tokenomics.usage import SOURCE_UNAVAILABLE, Usage
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from otel_tokenomics.accounts import Accounts
+    from otel_tokenomics.attribution import MetricValues
     from otel_tokenomics.estimation.prompt import Prompt
     from otel_tokenomics.pricing.compute import Cost
     from otel_tokenomics.telemetry import Telemetry
@@ -150,6 +156,12 @@ class InferenceCall:
     # False when the answer exists but was never read (a with_streaming_response closed
     # unparsed): its output is unknown, not 0, so nothing is estimated.
     estimable = True
+    # The allowed baggage entries, as metric attributes (folded to their caps).
+    attribution: MetricValues | None = None
+    # The workflow runs and budgets open where the call started, charged when it ends,
+    # and what the call's worst case holds in the "raise" budgets until then.
+    accounts: Accounts | None = None
+    budget_reserved: Decimal | None = None
 
     def __init__(
         self,
@@ -288,11 +300,13 @@ class InferenceCall:
         recording = span.is_recording()
         metrics = self.telemetry.metrics
         status, cost = STATUS_NO_USAGE, None
-        if (self.usage is None or self.partial_usage) and (recording or metrics.active()):
+        accounts = self.accounts
+        # Priced even when the span is not sampled: spend counters and budgets must not
+        # shrink with the sampling ratio. Skipped only when nothing would see the result.
+        seen = recording or accounts is not None or metrics.active()
+        if (self.usage is None or self.partial_usage) and seen:
             self._estimate_usage(error)
-        # Priced even when the span is not sampled: spend counters must not shrink
-        # with the sampling ratio. Skipped only when nothing would see the result.
-        if self.usage is not None and (recording or metrics.active()):
+        if self.usage is not None and seen:
             try:
                 models = (
                     (self.request_model, self.response_model)
@@ -303,6 +317,8 @@ class InferenceCall:
             except Exception:
                 report_internal_error("pricing a call")
                 status = STATUS_UNPRICED
+        if accounts is not None:
+            self._charge(accounts, status, cost, error is not None)
         if recording:
             span.set_attributes(self._end_attributes(outcome, error_type, status, cost))
             if error is not None:
@@ -311,6 +327,16 @@ class InferenceCall:
         if self.telemetry.options.content_in_event:
             self.telemetry.emit_content_event(self, span)
         metrics.record(self, duration, error_type, status, cost)
+
+    def _charge(self, accounts: Accounts, status: str, cost: Cost | None, failed: bool) -> None:
+        """Charge the workflow runs and budgets the call was made under; note the budget's state."""
+        try:
+            charge_call(self, accounts, status, cost, failed)
+            budget = innermost(accounts)
+            if budget is not None:
+                self.end_attributes.update(budget.state())
+        except Exception:
+            report_internal_error("charging a budget")
 
     def _estimate_usage(self, error: BaseException | None) -> None:
         """Fill in the usage the provider did not report, marked as an estimate."""

@@ -38,6 +38,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from otel_tokenomics.budgets import BudgetExceeded
 from otel_tokenomics.call import (
     IN_CALL,
     OUTCOME_CLOSED_EARLY,
@@ -228,7 +229,8 @@ def configure(
         _telemetry = None
 
 
-def _get_telemetry() -> Any:
+def shared_telemetry() -> Any:
+    """The telemetry of manual calls and workflows: where instrument() sends the patched calls."""
     global _telemetry
     telemetry = _telemetry
     if telemetry is None:
@@ -312,7 +314,7 @@ class ManualCall:
                 # block), or instrumentation suppressed: that call is the span.
                 return
             body = self.request if isinstance(self.request, Mapping) else {}
-            call = _get_telemetry().start_call(
+            call = shared_telemetry().start_call(
                 _route(self.operation),
                 self.provider,
                 self.model,
@@ -327,6 +329,8 @@ class ManualCall:
             # Current for the block: the user's HTTP client spans nest under it, and a
             # patched SDK called inside opens no second inference span.
             self._tokens = (otel_context.attach(trace.set_span_in_context(call.span)), IN_CALL.set(True))
+        except BudgetExceeded:
+            raise
         except Exception:
             report_internal_error("starting a manual span")
 

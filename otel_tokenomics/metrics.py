@@ -18,14 +18,22 @@ from otel_tokenomics.cost import STATUS_UNPRICED
 from otel_tokenomics.usage import Usage
 
 if TYPE_CHECKING:
+    from otel_tokenomics.attribution import MetricValues
     from otel_tokenomics.call import InferenceCall
     from otel_tokenomics.pricing.compute import Cost
+    from otel_tokenomics.spend import Tally
 
 # Bucket boundaries the GenAI conventions advise.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
 )  # fmt: skip
+
+# Cost of one workflow run, in US dollars: a tenth of a cent to a hundred dollars.
+WORKFLOW_COST_BUCKETS = (
+    0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0,
+)  # fmt: skip
+WORKFLOW_CALL_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 EMBEDDINGS = "embeddings"
 _MODALITIES = ("text", "image", "audio")
@@ -57,6 +65,11 @@ class Metrics:
         # Spend counters exist in every naming generation: they are ours.
         self.cost = _counter(meter, sc.METRIC_TOKENOMICS_COST)
         self.unpriced = _counter(meter, sc.METRIC_TOKENOMICS_UNPRICED_CALLS)
+        self.workflow_cost = _histogram(meter, sc.METRIC_TOKENOMICS_WORKFLOW_COST, WORKFLOW_COST_BUCKETS)
+        self.workflow_llm_calls = _histogram(
+            meter, sc.METRIC_TOKENOMICS_WORKFLOW_LLM_CALLS, WORKFLOW_CALL_BUCKETS
+        )
+        self.budget_exceeded_counter = _counter(meter, sc.METRIC_TOKENOMICS_BUDGET_EXCEEDED)
         if self.legacy:
             self.operation_duration = _histogram(
                 meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS
@@ -156,6 +169,27 @@ class Metrics:
                 self.operation_input.record(usage.input_tokens, timed)
                 self.operation_output.record(usage.output_tokens, timed)
 
+    def record_workflow(
+        self, name: str, tally: Tally, error_type: str | None, attribution: MetricValues | None
+    ) -> None:
+        """One run of a workflow: its cost and its number of LLM calls."""
+        if self._inert():
+            return
+        attributes: dict[str, Any] = {
+            sc.TOKENOMICS_WORKFLOW_NAME: name,
+            sc.TOKENOMICS_ROLLUP_COST_STATUS: tally.status,
+        }
+        if error_type is not None:
+            attributes[sc.ERROR_TYPE] = error_type
+        if attribution:
+            attributes.update(attribution)
+        self.workflow_cost.record(float(tally.cost), attributes)
+        self.workflow_llm_calls.record(tally.llm_calls, attributes)
+
+    def budget_exceeded(self, attributes: dict[str, Any]) -> None:
+        if not self._inert():
+            self.budget_exceeded_counter.add(1, attributes)
+
     def _record_cost(self, cost: Cost, status: str | None, series: _Series) -> None:
         add = self.cost.add
         if not cost.split:
@@ -195,6 +229,7 @@ class Metrics:
             call.server_address,
             call.server_port,
             error_type,
+            call.attribution,
         )
         series = self._cache.get(key)
         if series is None:
@@ -258,10 +293,14 @@ class _Series:
         server_address: str | None,
         server_port: int | None,
         error_type: str | None,
+        attribution: MetricValues | None,
     ) -> None:
         attributes = operation_attributes(operation, provider, request_model, server_address, server_port)
         if response_model:
             attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        if attribution:
+            # Who spent it labels every metric of the call (each key capped; see attribution.py).
+            attributes.update(attribution)
         self.attributes = attributes
         # Token metrics carry no error.type; the duration ones do.
         self.timed = attributes if error_type is None else {**attributes, sc.ERROR_TYPE: error_type}
@@ -274,6 +313,8 @@ class _Series:
             for key, value in attributes.items()
             if key in (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL)
         }
+        if attribution:
+            self.cost_base.update(attribution)
         self.unpriced = dict(self.cost_base)
         if response_model:
             self.unpriced[sc.GEN_AI_RESPONSE_MODEL] = response_model

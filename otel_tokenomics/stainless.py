@@ -34,6 +34,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 
+from otel_tokenomics.budgets import BudgetExceeded
 from otel_tokenomics.call import IN_CALL, OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import DEFAULT_PROVIDER, default_port, provider_for_host
 from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream, observing_subclass
@@ -241,6 +242,8 @@ class StainlessInstrumentation:
                 return original(client, *args, **kwargs)
             try:
                 call = start(client, args, kwargs)
+            except BudgetExceeded:
+                raise
             except Exception:
                 report_internal_error("starting a span")
                 call = None
@@ -272,6 +275,8 @@ class StainlessInstrumentation:
                 return await original(client, *args, **kwargs)
             try:
                 call = start(client, args, kwargs)
+            except BudgetExceeded:
+                raise
             except Exception:
                 report_internal_error("starting a span")
                 call = None

@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import get_current as _get_current
 from opentelemetry.metrics import get_meter
 from opentelemetry.trace import SpanKind
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.accounts import ACCOUNTS_KEY, Accounts
+from otel_tokenomics.attribution import Attribution, entries_of
+from otel_tokenomics.budgets import BudgetExceeded, admit
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.config import Options
 from otel_tokenomics.frameworks import borrow
@@ -32,8 +36,27 @@ class Telemetry:
         self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
         meter = get_meter(SCOPE_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
         self.metrics = Metrics(meter, options)
+        self.attribution = Attribution(options.baggage_keys, options.metric_baggage)
+        self._tracer_provider = tracer_provider
+        # Until the roll-up processor is on the tracer provider: the global provider may
+        # be set after instrument(), so calls try again (one attribute read when done).
+        self.rollup_pending = options.rollup
+        self.install_rollup()
         self._logger_provider = logger_provider
         self._event_logger: Any = None
+
+    def install_rollup(self) -> None:
+        """Add the roll-up span processor to the tracer provider, once it is an SDK one."""
+        try:
+            from otel_tokenomics.rollup import install
+
+            provider = self._tracer_provider or trace.get_tracer_provider()
+            # Only the global proxy may still become an SDK provider; anything else is final.
+            if install(provider) is not None or not isinstance(provider, trace.ProxyTracerProvider):
+                self.rollup_pending = False
+        except Exception:
+            self.rollup_pending = False
+            report_internal_error("adding the roll-up span processor")
 
     def start_call(
         self,
@@ -45,20 +68,49 @@ class Telemetry:
         stream: bool,
         body: Mapping[str, Any],
     ) -> InferenceCall:
+        if self.rollup_pending:
+            self.install_rollup()
         operation = route.operation
         attributes = operation_attributes(operation, provider, request_model, server_address, server_port)
         # The request parameters go in with the span's start, so samplers see them
         # too and the span takes one attribute batch instead of two. Reading them
         # is a few dict lookups; the costly parts (content, response, usage, cost)
         # are skipped below and at the end for a span that is not recorded.
+        # Who the call is for (baggage) and what it is charged to (workflow runs, budgets):
+        # both from the current context, read once.
+        context = _get_current()
+        accounts: Accounts | None = context.get(ACCOUNTS_KEY) or None  # type: ignore[assignment]
+        attribution = None
         try:
             if route.attributes:
                 attributes.update(route.attributes)
             route.read_request(body, attributes)
             if stream:
                 attributes[sc.GEN_AI_REQUEST_STREAM] = True
+            entries = entries_of(context)
+            if entries:
+                attribution = self.attribution.read(entries, attributes)
         except Exception:
             report_internal_error("reading a request")
+        reserved = None
+        if accounts is not None and any(account.refuses_calls for account in accounts):
+            # The one exception we raise on purpose, asked for with budget(on_exceed="raise"):
+            # the call is refused before a span or a request exists.
+            try:
+                reserved = admit(
+                    accounts,
+                    route,
+                    provider,
+                    request_model,
+                    body,
+                    attributes.get(sc.GEN_AI_REQUEST_MAX_TOKENS),
+                    attributes.get(sc.GEN_AI_REQUEST_CHOICE_COUNT),
+                    self.metrics,
+                )
+            except BudgetExceeded:
+                raise
+            except Exception:
+                report_internal_error("checking a budget")
         # A framework's own span for this very call (pydantic-ai's "chat") takes our
         # attributes instead of getting a second inference span as a child.
         span: Any = borrow(operation)
@@ -71,6 +123,11 @@ class Telemetry:
         else:
             span.set_attributes(attributes)
         call = InferenceCall(self, route, span, provider, request_model, server_address, server_port, stream)
+        if attribution is not None:
+            call.attribution = attribution
+        if accounts is not None:
+            call.accounts = accounts
+            call.budget_reserved = reserved
         # Kept by reference (no copy on the call path): read again only if the call ends
         # without usage, to estimate it.
         call.request_body = body

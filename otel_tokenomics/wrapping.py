@@ -27,6 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from otel_tokenomics.budgets import BudgetExceeded
 from otel_tokenomics.call import IN_CALL, InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import default_port, provider_from_map
 from otel_tokenomics.streams import observe, observe_async
@@ -74,6 +75,8 @@ def start_call(
         return None
     try:
         return telemetry.start_call(route, provider, request_model, server_address, server_port, stream, body)
+    except BudgetExceeded:
+        raise
     except Exception:
         report_internal_error("starting a span")
         return None

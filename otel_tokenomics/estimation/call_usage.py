@@ -17,8 +17,17 @@ from otel_tokenomics.usage import SOURCE_ESTIMATED, SOURCE_HEURISTIC, Usage
 
 if TYPE_CHECKING:
     from otel_tokenomics.call import InferenceCall
+    from otel_tokenomics.estimation.prompt import Prompt
 
 EMBEDDINGS = "embeddings"
+
+
+def count_input(prompt: Prompt, operation: str, model: str | None, provider: str) -> Count:
+    """Input tokens of a request read into ``prompt``, without waiting for a tokenizer."""
+    if prompt.raw or operation == EMBEDDINGS:
+        # Embedding inputs and completion prompts are billed as they are: no chat framing.
+        return count_texts([text for message in prompt.messages for text in message.texts], model)
+    return count_prompt(prompt, model, provider)
 
 
 def estimate_call_usage(call: InferenceCall) -> None:
@@ -34,12 +43,7 @@ def estimate_call_usage(call: InferenceCall) -> None:
         if not prompt.messages and not call.output_text:
             # Nothing to count (a manual call given neither messages nor text): no guess.
             return
-        if prompt.raw or call.operation == EMBEDDINGS:
-            # Embedding inputs and completion prompts are billed as they are: no chat framing.
-            texts = [text for message in prompt.messages for text in message.texts]
-            input_count = count_texts(texts, model)
-        else:
-            input_count = count_prompt(prompt, model, call.provider)
+        input_count = count_input(prompt, call.operation, model, call.provider)
         counts.append(input_count)
         usage = Usage(input_count.tokens, 0)
     if call.operation != EMBEDDINGS:

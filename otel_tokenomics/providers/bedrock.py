@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.budgets import BudgetExceeded
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import default_port
 from otel_tokenomics.instrumentor import TokenomicsInstrumentor
@@ -796,6 +797,8 @@ class BedrockPatch:
                 return original(client, operation_name, api_params)
             try:
                 started = start(client, operation_name, api_params)
+            except BudgetExceeded:
+                raise
             except Exception:
                 report_internal_error("starting a span")
                 started = None
