@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry import trace
@@ -72,15 +73,15 @@ class Telemetry:
             self.install_rollup()
         operation = route.operation
         attributes = operation_attributes(operation, provider, request_model, server_address, server_port)
-        # The request parameters go in with the span's start, so samplers see them
-        # too and the span takes one attribute batch instead of two. Reading them
-        # is a few dict lookups; the costly parts (content, response, usage, cost)
-        # are skipped below and at the end for a span that is not recorded.
         # Who the call is for (baggage) and what it is charged to (workflow runs, budgets):
         # both from the current context, read once.
         context = _get_current()
         accounts: Accounts | None = context.get(ACCOUNTS_KEY) or None  # type: ignore[assignment]
         attribution = None
+        # The request parameters go in with the span's start, so samplers see them
+        # too and the span takes one attribute batch instead of two. Reading them
+        # is a few dict lookups; the costly parts (content, response, usage, cost)
+        # are skipped below and at the end for a span that is not recorded.
         try:
             if route.attributes:
                 attributes.update(route.attributes)
@@ -94,23 +95,7 @@ class Telemetry:
             report_internal_error("reading a request")
         reserved = None
         if accounts is not None and any(account.refuses_calls for account in accounts):
-            # The one exception we raise on purpose, asked for with budget(on_exceed="raise"):
-            # the call is refused before a span or a request exists.
-            try:
-                reserved = admit(
-                    accounts,
-                    route,
-                    provider,
-                    request_model,
-                    body,
-                    attributes.get(sc.GEN_AI_REQUEST_MAX_TOKENS),
-                    attributes.get(sc.GEN_AI_REQUEST_CHOICE_COUNT),
-                    self.metrics,
-                )
-            except BudgetExceeded:
-                raise
-            except Exception:
-                report_internal_error("checking a budget")
+            reserved = self._admit(accounts, route, provider, request_model, body, attributes)
         # A framework's own span for this very call (pydantic-ai's "chat") takes our
         # attributes instead of getting a second inference span as a child.
         span: Any = borrow(operation)
@@ -135,6 +120,37 @@ class Telemetry:
         if read_input_content is not None and self.options.capture_any_content:
             self._capture_input(call, span, read_input_content, body)
         return call
+
+    def _admit(
+        self,
+        accounts: Accounts,
+        route: Route,
+        provider: str,
+        request_model: str | None,
+        body: Mapping[str, Any],
+        attributes: Mapping[str, Any],
+    ) -> Decimal | None:
+        """Reserve the call's worst case in the "raise" budgets around it; what was reserved.
+
+        Raises BudgetExceeded, the one exception we raise on purpose (asked for with
+        budget(on_exceed="raise")), before a span or a request exists.
+        """
+        try:
+            return admit(
+                accounts,
+                route,
+                provider,
+                request_model,
+                body,
+                attributes.get(sc.GEN_AI_REQUEST_MAX_TOKENS),
+                attributes.get(sc.GEN_AI_REQUEST_CHOICE_COUNT),
+                self.metrics,
+            )
+        except BudgetExceeded:
+            raise
+        except Exception:
+            report_internal_error("checking a budget")
+            return None
 
     def _capture_input(self, call: InferenceCall, span: Any, read_input_content: Any, body: Any) -> None:
         options = self.options
