@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
-import pathlib
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
@@ -43,7 +41,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_tokenomics
 
-HERE = pathlib.Path(__file__).resolve().parent
 MODEL = "gpt-4o-mini"
 SYSTEM = (
     "You are the triage agent of a software company's support desk. Read the ticket, decide "
@@ -108,12 +105,10 @@ def _endpoint(base_url: str | None) -> Iterator[str]:
     if base_url:
         yield base_url
         return
-    spec = importlib.util.spec_from_file_location("fake_openai_server", HERE / "fake_openai_server.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fake_openai_server", module)
-    spec.loader.exec_module(module)
-    with module.start_server(first_chunk_delay=0.0, chunk_delay=0.0) as (_, url):
+    # A script's own folder is on sys.path: the fake server sits beside this file.
+    from fake_openai_server import start_server
+
+    with start_server(first_chunk_delay=0.0, chunk_delay=0.0) as (_, url):
         yield url
 
 

@@ -279,6 +279,27 @@ class Server(MockServer):
 
         self.routes[path] = answer
 
+    def chat(self, answer: Callable[[dict[str, Any]], Any]) -> None:
+        """Chat completions answered per request: ``answer(body)`` gives (response model, usage).
+
+        Whole or streamed as the request asks, the usage chunk only when the request asks
+        for it; an ``answer`` that returns an HTTP response (a failure) sends that instead.
+        """
+
+        def route(request: Any) -> Any:
+            body = json.loads(request.content)
+            answered = answer(body)
+            if not isinstance(answered, tuple):
+                return answered
+            model, usage = answered
+            if body.get("stream"):
+                asked = (body.get("stream_options") or {}).get("include_usage") is True
+                payload = sse(chat_chunks(model=model, usage=usage if asked else None))
+                return self.http.Response(200, headers={"content-type": "text/event-stream"}, content=payload)
+            return self.http.Response(200, json=chat_completion(model=model, usage=usage))
+
+        self.routes["/chat/completions"] = route
+
     def client(self, **kwargs: Any) -> openai.OpenAI:
         kwargs.setdefault("api_key", "sk-test-secret-key")
         kwargs.setdefault("max_retries", 0)

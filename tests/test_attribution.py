@@ -91,16 +91,7 @@ def fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def _server(usage: Any = CHAT_USAGE) -> Server:
     """Chat completions of gpt-4o-mini, streamed when asked (usage chunk when asked)."""
     server = Server()
-    server.chat_stream(usage=usage, model=RESPONSE_MODEL)
-    stream = server.routes["/chat/completions"]
-    whole = chat_completion(model=RESPONSE_MODEL, usage=usage)
-
-    def answer(request: Any) -> Any:
-        if json.loads(request.content).get("stream"):
-            return stream(request)
-        return server.http.Response(200, json=whole)
-
-    server.routes["/chat/completions"] = answer
+    server.chat(lambda body: (RESPONSE_MODEL, usage))
     return server
 
 

@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import gc
 import inspect
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +25,8 @@ from openai_fakes import (
     CHAT_USAGE,
     HTTP,
     Server,
-    chat_chunks,
-    chat_completion,
     requires,
     response_object,
-    sse,
 )
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -93,18 +89,12 @@ def _answer_usage(usage: Any, body: dict[str, Any]) -> Any:
 def _server(usage: Any = SMALL_USAGE) -> Server:
     """Chat answers with ``usage`` (a dict, or a function of the request body); streamed when asked."""
     server = Server()
-
-    def answer(request: Any) -> Any:
-        body = json.loads(request.content)
-        model = RESPONSE_MODEL if body["model"] == MODEL else body["model"]
-        used = _answer_usage(usage, body)
-        if body.get("stream"):
-            asked = (body.get("stream_options") or {}).get("include_usage") is True
-            payload = sse(chat_chunks(model=model, usage=used if asked else None))
-            return server.http.Response(200, headers={"content-type": "text/event-stream"}, content=payload)
-        return server.http.Response(200, json=chat_completion(model=model, usage=used))
-
-    server.routes["/chat/completions"] = answer
+    server.chat(
+        lambda body: (
+            RESPONSE_MODEL if body["model"] == MODEL else body["model"],
+            _answer_usage(usage, body),
+        )
+    )
     return server
 
 

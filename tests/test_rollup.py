@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import threading
 import time
@@ -17,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from openai_fakes import CHAT_USAGE, Server, chat_chunks, chat_completion, embeddings_response, sse
+from openai_fakes import CHAT_USAGE, Server, embeddings_response
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -50,18 +49,12 @@ def _server() -> Server:
     """Chat answers by request model (streamed when asked, usage chunk when asked), and embeddings."""
     server = Server()
 
-    def answer(request: Any) -> Any:
-        body = json.loads(request.content)
+    def answer(body: dict[str, Any]) -> Any:
         if body["model"] == "failing-model":
             return server.http.Response(500, json={"error": {"message": "boom", "type": "server_error"}})
-        model, usage = ANSWERS[body["model"]]
-        if body.get("stream"):
-            asked = (body.get("stream_options") or {}).get("include_usage") is True
-            payload = sse(chat_chunks(model=model, usage=usage if asked else None))
-            return server.http.Response(200, headers={"content-type": "text/event-stream"}, content=payload)
-        return server.http.Response(200, json=chat_completion(model=model, usage=usage))
+        return ANSWERS[body["model"]]
 
-    server.routes["/chat/completions"] = answer
+    server.chat(answer)
     server.json("/embeddings", embeddings_response(EMBEDDING_TOKENS))
     return server
 

@@ -11,7 +11,6 @@ import asyncio
 import bisect
 import contextvars
 import inspect
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from openai_fakes import CHAT_USAGE, Server, chat_completion
+from openai_fakes import CHAT_USAGE, Server
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
@@ -61,13 +60,7 @@ MINI_COST = usd("gpt-4o-mini-2024-07-18", 1000, 200)  # $0.00027
 
 def _server() -> Server:
     server = Server()
-
-    def answer(request: Any) -> Any:
-        body = json.loads(request.content)
-        model, usage = ANSWERS[body["model"]]
-        return server.http.Response(200, json=chat_completion(model=model, usage=usage))
-
-    server.routes["/chat/completions"] = answer
+    server.chat(lambda body: ANSWERS[body["model"]])
     return server
 
 
