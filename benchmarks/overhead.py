@@ -113,6 +113,11 @@ class Bench:
         self._trace = trace
         self._context = context
         self._client_kind = trace.SpanKind.CLIENT
+        if os.environ.get(PARENT_ENV):
+            # --parent: every case runs under one open span, like calls under a request or an
+            # agent run; ours then also rewrites that span's roll-up after each call.
+            parent = self.tracer_provider.get_tracer("overhead-parent").start_span("request")
+            context.attach(trace.set_span_in_context(parent))
 
     # -- instrumentation state ----------------------------------------------------------
 
@@ -197,6 +202,8 @@ class Bench:
         fn = self.floor_stream if floor else self.stream
         return (lambda: fn(chunks)), case != "baseline"
 
+
+PARENT_ENV = "OTEL_TOKENOMICS_BENCH_PARENT"
 
 CASES = {
     # name: (instrumentation mode, label)
@@ -683,8 +690,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sdk", choices=sorted(WORKLOAD_TYPES), default="openai", help="the SDK workload (default openai)"
     )
+    parser.add_argument(
+        "--parent",
+        action="store_true",
+        help="run every call under one open parent span (measures the span roll-ups)",
+    )
     parser.add_argument("--callgrind-child", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.parent:
+        os.environ[PARENT_ENV] = "1"  # read by Bench, here and in the callgrind child
 
     if args.callgrind_child:
         callgrind_child(args.callgrind_child, CALLGRIND_PLANS["quick" if args.quick else "default"], args.sdk)
