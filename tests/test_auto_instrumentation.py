@@ -30,6 +30,27 @@ APP = textwrap.dedent(
 )
 
 
+# Two calls in a workflow under an app span: roll-ups need no set-up under opentelemetry-instrument.
+WORKFLOW_APP = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from openai_fakes import Server, chat_completion
+    from opentelemetry import trace
+    import otel_tokenomics
+
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    client = server.client()
+    messages = [{{"role": "user", "content": "hi"}}]
+    with trace.get_tracer("app").start_as_current_span("handler"):
+        with otel_tokenomics.workflow("answer"):
+            client.chat.completions.create(model="o4-mini", messages=messages)
+            client.chat.completions.create(model="o4-mini", messages=messages)
+    """
+)
+
+
 def _launcher() -> str:
     installed = {ep.name for ep in importlib.metadata.entry_points(group="opentelemetry_instrumentor")}
     launcher = shutil.which("opentelemetry-instrument", path=str(pathlib.Path(sys.executable).parent))
@@ -40,9 +61,9 @@ def _launcher() -> str:
     return launcher
 
 
-def _run(tmp_path: pathlib.Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: pathlib.Path, source: str = APP, **env: str) -> subprocess.CompletedProcess[str]:
     app = tmp_path / "app.py"
-    app.write_text(APP.format(tests=str(ROOT / "tests")))
+    app.write_text(source.format(tests=str(ROOT / "tests")))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     environment.update(
         OTEL_TRACES_EXPORTER="console",
@@ -88,3 +109,15 @@ def test_disabled_by_its_own_entry_point_name(tmp_path) -> None:
     result = _run(tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="tokenomics_openai")
     assert "ANSWER Hello there." in result.stdout
     assert [s for s in _spans(result.stdout) if s.get("name") == "chat o4-mini"] == []
+
+
+def test_roll_ups_work_under_opentelemetry_instrument(tmp_path) -> None:
+    spans = {s["name"]: s for s in _spans(_run(tmp_path, WORKFLOW_APP).stdout)}
+    call = spans["chat o4-mini"]["attributes"]
+    for name in ("invoke_workflow answer", "handler"):
+        attributes = spans[name]["attributes"]
+        assert attributes["tokenomics.rollup.llm_calls"] == 2
+        assert attributes["tokenomics.rollup.usage.input_tokens"] == 2 * 2048
+        assert attributes["tokenomics.rollup.usage.cache_read.input_tokens"] == 2 * 1536
+        assert attributes["tokenomics.rollup.cost.total"] == 2 * call["tokenomics.cost.total"]
+        assert attributes["tokenomics.rollup.cost.status"] == "complete"
