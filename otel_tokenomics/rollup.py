@@ -32,8 +32,11 @@ What is not rolled up, on purpose:
 
 Memory: only open spans are tracked, and at most ``max_open_spans`` of them. Spans
 that are never ended cannot grow that table without bound: past the cap the oldest
-are dropped (treated as ended). An ended span's record lets go of the span and its
-tally at once; the record itself lives only as long as children that point at it.
+are dropped (treated as ended). A record is a tuple (the span, its parent's record),
+dropped from the table when its span ends; a child still open keeps its ended
+parent's record (and so that span object) alive until the child ends too, which is
+how a late child finds the ancestors above an ended parent. Tallies exist only for
+tracked spans that a call has reached.
 
 The SDK has no way to remove a processor: :meth:`RollupSpanProcessor.set_enabled`
 with False makes it inert (and forgets every open span) instead.
@@ -85,34 +88,44 @@ def _silence_own_late_writes() -> None:
         sdk_logger.addFilter(_OwnLateWrites())
 
 
-class _Record:
-    """One open span: ``span`` is None once it ended (the "ended" flag, and no reference kept)."""
+# A record of one open span: (the span, its parent's record or None). A tuple, made in
+# C for every span of the application; the chain of records is how a call that ends
+# finds its ancestors, also those that ended before it.
+_Record = tuple[Span, Any]
 
-    __slots__ = ("parent", "span", "tally", "written")
 
-    def __init__(self, span: Span, parent: _Record | None) -> None:
-        self.span: Span | None = span
-        self.parent = parent
-        # Created by the first call that reaches this span: most spans never get one.
-        self.tally: Tally | None = None
-        # The roll-up attributes last written on the span: a rewrite sends only what
-        # changed (the SDK validates each attribute it is given, a microsecond apiece).
-        self.written: dict[str, Any] | None = None
+def _span_id(span: ReadableSpan) -> int:
+    return span._context[1]  # type: ignore[no-any-return,attr-defined]
+
+
+# on_start and on_end run for every span of the application: they read the attributes
+# behind the SDK's context and parent properties directly (a property is a Python call).
+# Every SDK release from 1.30 has them; a release without them gets no roll-ups.
+_SDK_LAYOUT = all(hasattr(ReadableSpan("probe"), name) for name in ("_context", "_parent"))
 
 
 class RollupSpanProcessor(SpanProcessor):
     """Writes ``tokenomics.rollup.*`` on every span with LLM calls beneath it (see the module doc)."""
 
     def __init__(self, max_open_spans: int = MAX_OPEN_SPANS) -> None:
+        # span_id -> record, for open spans.
         self._records: dict[int, _Record] = {}
+        # span_id -> what the calls beneath an open span add up to so far; only spans
+        # that a call has reached have one.
+        self._tallies: dict[int, Tally] = {}
+        # span_id -> the roll-up attributes last written on that span: a rewrite sends
+        # only what changed (the SDK validates each attribute it is given).
+        self._written: dict[int, dict[str, Any]] = {}
         # Public: may be changed at any time; checked on every span start.
         self.max_open_spans = max(1, max_open_spans)
-        # Guards every record's span/tally pair: "is it still open?" and "add to it"
-        # must be one step, or a span ending meanwhile would lose what was added.
+        # Makes "is the span still open? then add to its tally" one step against "the
+        # span ended: take its tally", or a span ending meanwhile would lose an amount.
         self._lock = threading.Lock()
         self._evicting = threading.Lock()
         self._overflow_logged = False
-        self._enabled = True
+        self._enabled = _SDK_LAYOUT
+        if not _SDK_LAYOUT:
+            logger.warning("otel-tokenomics roll-ups are off: this opentelemetry-sdk lays spans out anew")
         _silence_own_late_writes()
 
     @property
@@ -127,27 +140,30 @@ class RollupSpanProcessor(SpanProcessor):
     def set_enabled(self, enabled: bool) -> None:
         """Turn roll-ups on or off; off also forgets every open span."""
         try:
-            self._enabled = bool(enabled)
+            self._enabled = bool(enabled) and _SDK_LAYOUT
             if not enabled:
-                self._records.clear()
+                with self._lock:
+                    self._records.clear()
+                    self._tallies.clear()
+                    self._written.clear()
         except Exception:
             report_internal_error("switching span roll-ups")
 
     # -- SpanProcessor ------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        # Runs for every span of the application: a dict lookup, an insert, one object.
+        # Runs for every span of the application: a lookup, a tuple, an insert.
         if not self._enabled:
             return
         try:
             records = self._records
-            parent = span.parent
+            parent = span._parent
             parent_record = None
             if parent is not None and not parent.is_remote:
                 parent_record = records.get(parent.span_id)
                 if parent_record is None:
                     parent_record = self._grandparent(parent_context)
-            records[span.context.span_id] = _Record(span, parent_record)
+            records[span._context[1]] = (span, parent_record)
             if len(records) > self.max_open_spans:
                 self._evict()
         except Exception:
@@ -157,15 +173,13 @@ class RollupSpanProcessor(SpanProcessor):
         if not self._enabled:
             return
         try:
-            record = self._records.pop(span.context.span_id, None)
-            if record is None:
-                # Started while we were off, or dropped past the cap (its parents were
-                # dropped before it): nothing it could add to is tracked.
-                return
-            amounts = self._close(record)
-            if record.parent is None:
-                # A root here (most LLM calls of an app without spans around them): nothing
-                # above it to add to.
+            span_id = span._context[1]
+            record = self._records.pop(span_id, None)
+            # A tally only exists once a call reached the span; most spans have none.
+            amounts = self._take(span_id) if self._tallies else None
+            if record is None or record[1] is None:
+                # Started while we were off, dropped past the cap, or a root here (most
+                # LLM calls of an app without spans around them): nothing above it.
                 return
             attributes = span.attributes
             status = attributes.get(sc.TOKENOMICS_COST_STATUS)
@@ -176,7 +190,7 @@ class RollupSpanProcessor(SpanProcessor):
                 else:  # an LLM span with calls of its own beneath: both go up
                     amounts.add_tally(call)
             if amounts is not None:
-                self._credit(record.parent, amounts)
+                self._credit(record[1], amounts)
         except Exception:
             report_internal_error("ending a span roll-up")
 
@@ -202,42 +216,44 @@ class RollupSpanProcessor(SpanProcessor):
             return None
         return self._records.get(grandparent.span_id)
 
-    def _close(self, record: _Record) -> Tally | None:
-        """Mark ``record`` ended; what its subtree added up to, if anything."""
-        # acquire/release rather than "with": this runs for every span, and is twice as fast.
-        lock = self._lock
-        lock.acquire()
-        try:
-            tally = record.tally
-            record.span = None
-            record.tally = None
-            record.written = None
-        finally:
-            lock.release()
-        return tally
+    def _take(self, span_id: int) -> Tally | None:
+        """The tally of a span that ended, removed; None if no call reached it."""
+        with self._lock:
+            self._written.pop(span_id, None)
+            return self._tallies.pop(span_id, None)
 
     def _credit(self, record: _Record | None, amounts: Tally) -> None:
         """Add ``amounts`` to the nearest open span from ``record`` up, and rewrite its roll-up."""
         while record is not None:
+            span = record[0]
+            span_id = _span_id(span)
             with self._lock:
-                span = record.span
-                if span is not None:
-                    tally = record.tally
+                # Tracked and open; a span dropped past the cap counts as ended, so that
+                # tallies never outnumber the records.
+                if span_id in self._records and span.is_recording():
+                    tally = self._tallies.get(span_id)
                     if tally is None:
-                        tally = record.tally = Tally()
+                        tally = self._tallies[span_id] = Tally()
                     tally.add_tally(amounts)
                     # Written under the lock so that two children ending at once cannot
                     # leave the older of their two sums on the span.
+                    attributes = tally.rollup_attributes()
+                    written = self._written.get(span_id)
+                    self._written[span_id] = attributes
+                    if written is not None:
+                        attributes = {k: v for k, v in attributes.items() if written.get(k) != v}
+                    _write(span, attributes)
                     if span.is_recording():
-                        attributes = tally.rollup_attributes()
-                        written = record.written
-                        record.written = attributes
-                        if written is not None:
-                            attributes = {k: v for k, v in attributes.items() if written.get(k) != v}
-                        _write(span, attributes)
-                    return
+                        return
+                    # It ended meanwhile, and its end may have found no tally to take
+                    # (it looks only when some tally exists): take it here and go on up.
+                    self._written.pop(span_id, None)
+                    taken = self._tallies.pop(span_id, None)
+                    if taken is None:
+                        return  # its end took it, with these amounts: they go up from there
+                    amounts = taken
             # Ended: its amounts have gone, or will go, up from it; so do these.
-            record = record.parent
+            record = record[1]
 
     def _evict(self) -> None:
         """Past the cap: drop the oldest sixteenth of the open spans at once, as if they ended.
@@ -260,10 +276,9 @@ class RollupSpanProcessor(SpanProcessor):
                 return
             for span_id in oldest:
                 record = records.pop(span_id, None)
-                if record is not None:
-                    amounts = self._close(record)
-                    if amounts is not None:
-                        self._credit(record.parent, amounts)
+                amounts = self._take(span_id)
+                if record is not None and amounts is not None:
+                    self._credit(record[1], amounts)
         finally:
             self._evicting.release()
 

@@ -39,22 +39,26 @@ class Telemetry:
         self.metrics = Metrics(meter, options)
         self.attribution = Attribution(options.baggage_keys, options.metric_baggage)
         self._tracer_provider = tracer_provider
-        # Until the roll-up processor is on the tracer provider: the global provider may
-        # be set after instrument(), so calls try again (one attribute read when done).
+        # Until the roll-up processor is on the tracer provider: the global provider may be
+        # set after instrument(), so the first recorded span of ours tries again.
         self.rollup_pending = options.rollup
-        self.install_rollup()
+        if options.rollup:
+            self.install_rollup()
         self._logger_provider = logger_provider
         self._event_logger: Any = None
 
     def install_rollup(self) -> None:
         """Add the roll-up span processor to the tracer provider, once it is an SDK one."""
         try:
-            from otel_tokenomics.rollup import install
-
             provider = self._tracer_provider or trace.get_tracer_provider()
-            # Only the global proxy may still become an SDK provider; anything else is final.
-            if install(provider) is not None or not isinstance(provider, trace.ProxyTracerProvider):
-                self.rollup_pending = False
+            if isinstance(provider, trace.ProxyTracerProvider):
+                return  # no provider yet; the app may set an SDK one later
+            self.rollup_pending = False
+            # Another implementation (a no-op one) gets none, and does not import the SDK.
+            if type(provider).__module__.startswith("opentelemetry.sdk."):
+                from otel_tokenomics.rollup import install
+
+                install(provider)
         except Exception:
             self.rollup_pending = False
             report_internal_error("adding the roll-up span processor")
@@ -69,8 +73,6 @@ class Telemetry:
         stream: bool,
         body: Mapping[str, Any],
     ) -> InferenceCall:
-        if self.rollup_pending:
-            self.install_rollup()
         operation = route.operation
         attributes = operation_attributes(operation, provider, request_model, server_address, server_port)
         # Who the call is for (baggage) and what it is charged to (workflow runs, budgets):
@@ -107,6 +109,8 @@ class Telemetry:
             )
         else:
             span.set_attributes(attributes)
+        if self.rollup_pending and span.is_recording():
+            self.install_rollup()  # recording: an SDK provider is in place now
         call = InferenceCall(self, route, span, provider, request_model, server_address, server_port, stream)
         if attribution is not None:
             call.attribution = attribution

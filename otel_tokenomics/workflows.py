@@ -108,8 +108,6 @@ class Workflow(Account):
             from otel_tokenomics.manual import shared_telemetry
 
             self._telemetry = telemetry_ = shared_telemetry()
-            if telemetry_.rollup_pending:
-                telemetry_.install_rollup()
             attributes: dict[str, Any] = {
                 sc.GEN_AI_OPERATION_NAME: OPERATION,
                 sc.GEN_AI_WORKFLOW_NAME: self.name,
@@ -120,6 +118,8 @@ class Workflow(Account):
             self.span = telemetry_.tracer.start_span(
                 f"{OPERATION} {self.name}", kind=SpanKind.INTERNAL, attributes=attributes
             )
+            if telemetry_.rollup_pending and self.span.is_recording():
+                telemetry_.install_rollup()
             context = trace.set_span_in_context(self.span)
         except Exception:
             report_internal_error("starting a workflow span")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
+import os
+import pathlib
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -540,3 +545,44 @@ def test_disabled_processor_is_inert(instrument, telemetry) -> None:
     assert not _rollup(_by_name(telemetry)["root"])
     # Installing again switches it back on.
     assert install(telemetry.tracer_provider) is processor and processor.enabled
+
+
+LATE_PROVIDER_APP = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import otel_tokenomics
+otel_tokenomics.instrument()  # before the app sets its tracer provider
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from openai_fakes import Server, chat_completion
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+server = Server()
+server.json("/chat/completions", chat_completion())
+client = server.client()
+messages = [{{"role": "user", "content": "hi"}}]
+client.chat.completions.create(model="o4-mini", messages=messages)  # the first recorded call
+with trace.get_tracer("app").start_as_current_span("handler"):
+    client.chat.completions.create(model="o4-mini", messages=messages)
+    client.chat.completions.create(model="o4-mini", messages=messages)
+print(json.dumps({{s.name: dict(s.attributes) for s in exporter.get_finished_spans()}}))
+"""
+
+
+def test_a_tracer_provider_set_after_instrument_gets_the_roll_ups(tmp_path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(LATE_PROVIDER_APP.format(tests=str(pathlib.Path(__file__).parent)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
+    call_cost = spans["chat o4-mini"]["tokenomics.cost.total"]
+    handler = spans["handler"]
+    assert handler["tokenomics.rollup.llm_calls"] == 2
+    assert handler["tokenomics.rollup.usage.input_tokens"] == 2 * 2048
+    assert handler["tokenomics.rollup.cost.total"] == 2 * call_cost
