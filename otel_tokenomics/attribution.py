@@ -29,17 +29,10 @@ OTHER = "_other"
 # Longer values are cut: an attribute is not the place for a document.
 MAX_VALUE_LENGTH = 256
 
-try:  # the baggage's own dict from a context, without get_all()'s read-only copy
-    from opentelemetry.baggage import _BAGGAGE_KEY
-
-    def entries_of(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        return context.get(_BAGGAGE_KEY)  # type: ignore[return-value]
-
+try:  # the key of the baggage's own dict in a context: read without get_all()'s read-only copy
+    from opentelemetry.baggage import _BAGGAGE_KEY as BAGGAGE_KEY
 except ImportError:  # pragma: no cover - another opentelemetry-api layout
-
-    def entries_of(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        return baggage.get_all(context)  # type: ignore[arg-type]
-
+    BAGGAGE_KEY = "baggage"  # never a key of a context: no call is attributed
 
 MetricValues = tuple[tuple[str, str], ...]
 

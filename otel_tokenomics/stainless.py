@@ -40,7 +40,7 @@ from otel_tokenomics.endpoints import DEFAULT_PROVIDER, default_port, provider_f
 from otel_tokenomics.streams import CALL_ATTRIBUTE, follow_stream, observing_subclass
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import as_fields_tree
-from otel_tokenomics.wrapping import instrumentation_enabled as _instrumentation_enabled
+from otel_tokenomics.wrapping import enabled_context
 
 _ENDPOINT_CACHE = "_tokenomics_endpoint"
 _PENDING_CALL = "_tokenomics_pending_call"
@@ -182,7 +182,10 @@ class StainlessInstrumentation:
         """Open the call's span, or None when this request is not ours to trace."""
         options = args[1] if len(args) > 1 else kwargs.get("options")
         route = self.routes.get(getattr(options, "url", None))  # type: ignore[arg-type]
-        if route is None or IN_CALL.get() or not _instrumentation_enabled():
+        if route is None or IN_CALL.get():
+            return None
+        context = enabled_context()
+        if context is None:
             return None
         method = options.method  # type: ignore[union-attr]
         if method != "post" and method.lower() != "post":
@@ -199,7 +202,7 @@ class StainlessInstrumentation:
         provider, address, port = self._endpoint(client)
         stream = bool(kwargs.get("stream"))
         call = self.telemetry.start_call(
-            route, provider, model if isinstance(model, str) else None, address, port, stream, body
+            route, provider, model if isinstance(model, str) else None, address, port, stream, body, context
         )
         if stream and self.stream_hooks:
             hook = self.stream_hooks.get(options.url)  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.accounts import ACCOUNTS_KEY, Accounts
-from otel_tokenomics.attribution import Attribution, entries_of
+from otel_tokenomics.attribution import BAGGAGE_KEY, Attribution
 from otel_tokenomics.budgets import BudgetExceeded, admit
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.config import Options
@@ -72,12 +72,15 @@ class Telemetry:
         server_port: int | None,
         stream: bool,
         body: Mapping[str, Any],
+        context: Any = None,
     ) -> InferenceCall:
+        """Open the call's span; ``context`` is the current context, if the caller has it."""
         operation = route.operation
         attributes = operation_attributes(operation, provider, request_model, server_address, server_port)
         # Who the call is for (baggage) and what it is charged to (workflow runs, budgets):
         # both from the current context, read once.
-        context = _get_current()
+        if context is None:
+            context = _get_current()
         accounts: Accounts | None = context.get(ACCOUNTS_KEY) or None  # type: ignore[assignment]
         attribution = None
         # The request parameters go in with the span's start, so samplers see them
@@ -90,7 +93,7 @@ class Telemetry:
             route.read_request(body, attributes)
             if stream:
                 attributes[sc.GEN_AI_REQUEST_STREAM] = True
-            entries = entries_of(context)
+            entries = context.get(BAGGAGE_KEY)
             if entries:
                 attribution = self.attribution.read(entries, attributes)
         except Exception:
@@ -100,7 +103,7 @@ class Telemetry:
             reserved = self._admit(accounts, route, provider, request_model, body, attributes)
         # A framework's own span for this very call (pydantic-ai's "chat") takes our
         # attributes instead of getting a second inference span as a child.
-        span: Any = borrow(operation)
+        span: Any = borrow(operation, context)
         if span is None:
             span = self.tracer.start_span(
                 f"{operation} {request_model}" if request_model else operation,

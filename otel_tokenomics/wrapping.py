@@ -37,14 +37,18 @@ try:  # the keys is_instrumentation_enabled() reads, read from one context looku
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
     from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
 
-    def instrumentation_enabled() -> bool:
+    def enabled_context() -> Any:
+        """The current context, or None while instrumentation is suppressed in it."""
         current = otel_context.get_current()
-        return not (
-            current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
-        )
+        if current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN):
+            return None
+        return current
 
 except ImportError:  # pragma: no cover - older or newer opentelemetry-instrumentation
-    instrumentation_enabled = is_instrumentation_enabled
+
+    def enabled_context() -> Any:
+        return otel_context.get_current() if is_instrumentation_enabled() else None
+
 
 _attach = otel_context.attach
 _detach = otel_context.detach
@@ -57,7 +61,7 @@ Adopt = Callable[[InferenceCall, Any], Any]
 
 def may_trace() -> bool:
     """Whether a call starting now may open an inference span (cheap; check it first)."""
-    return not IN_CALL.get() and instrumentation_enabled()
+    return not IN_CALL.get() and enabled_context() is not None
 
 
 def start_call(
