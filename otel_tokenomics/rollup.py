@@ -74,8 +74,8 @@ class _OwnLateWrites(logging.Filter):
     """Drops the SDK's ended-span warning when it comes from one of our writes.
 
     A parent may end on another thread between our check that it is open and our
-    write: the write is then lost by design (the parent keeps what it had), and the
-    SDK's warning about it would only alarm the user.
+    write: the SDK drops the write (the parent keeps what it had, and the amounts go
+    on up, see ``_credit``), and its warning about it would only alarm the user.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
