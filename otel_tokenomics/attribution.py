@@ -154,10 +154,6 @@ def parse_metric_caps(value: Any, warn: Any) -> dict[str, int]:
     return caps
 
 
-def metric_attributes(values: MetricValues | None) -> dict[str, str]:
-    return dict(values) if values else {}
-
-
 def forget_for_tests() -> None:
     with _kept_lock:
         _kept.clear()
