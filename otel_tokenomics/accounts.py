@@ -13,6 +13,7 @@ dropped, and a workflow's cost histogram does too.
 
 from __future__ import annotations
 
+import inspect
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -102,3 +103,16 @@ def charge_call(
     complete = counts_as_complete(status, failed, currency)
     for account in accounts:
         account.charge(call, amount, complete)
+
+
+def refuse_generators(function: Any, what: str) -> None:
+    """A decorator's check, at definition time: a generator would end the scope before its first item.
+
+    A context opened around a generator's ``yield`` would also leak into the code that
+    iterates it; the ``with`` block belongs inside the generator.
+    """
+    if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+        raise TypeError(
+            f"@{what}(...) decorates functions and coroutine functions; in the generator "
+            f"{getattr(function, '__qualname__', function)!r}, open `with {what}(...)` inside it"
+        )

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry import trace
 
 from otel_tokenomics import semconv as sc
-from otel_tokenomics.accounts import Account, Accounts, close_scope, open_scope
+from otel_tokenomics.accounts import Account, Accounts, close_scope, open_scope, refuse_generators
 from otel_tokenomics.spend import CURRENCY, ZERO
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ class Budget(Account):
 
     def __call__(self, function: F) -> F:
         """As a decorator: every call of ``function`` runs under a budget of its own."""
+        refuse_generators(function, "budget")
         limit, on_exceed, name = self.limit, self.on_exceed, self.name
         if inspect.iscoroutinefunction(function):
 

@@ -24,7 +24,7 @@ from opentelemetry import baggage, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_tokenomics import semconv as sc
-from otel_tokenomics.accounts import Account, close_scope, open_scope
+from otel_tokenomics.accounts import Account, close_scope, open_scope, refuse_generators
 from otel_tokenomics.attribution import MetricValues
 from otel_tokenomics.call import report_internal_error
 
@@ -85,6 +85,7 @@ class Workflow(Account):
 
     def __call__(self, function: F) -> F:
         """As a decorator: every call of ``function`` is a run of its own."""
+        refuse_generators(function, "workflow")
         name, attributes = self.name, self.attributes
         if inspect.iscoroutinefunction(function):
 

@@ -560,3 +560,17 @@ def test_a_thread_without_the_context_is_not_charged(instrument, telemetry) -> N
     assert len(calls) == 3
     # The calls of the threads are roots of traces of their own.
     assert [call.parent is None for call in calls] == [False, True, True]
+
+
+def test_decorating_a_generator_is_refused_where_it_is_defined() -> None:
+    def steps() -> Any:
+        yield 1
+
+    async def async_steps() -> Any:
+        yield 1
+
+    for function in (steps, async_steps):
+        with pytest.raises(TypeError, match=r"open `with workflow\(\.\.\.\)` inside it"):
+            otel_tokenomics.workflow("agent")(function)
+        with pytest.raises(TypeError, match=r"open `with budget\(\.\.\.\)` inside it"):
+            otel_tokenomics.budget(1)(function)
