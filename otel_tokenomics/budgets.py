@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,7 +35,8 @@ from opentelemetry import trace
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.accounts import Account, Accounts, close_scope, open_scope, refuse_generators
-from otel_tokenomics.spend import CURRENCY, ZERO
+from otel_tokenomics.estimation.preflight import worst_case_of_request
+from otel_tokenomics.spend import ZERO
 
 if TYPE_CHECKING:
     from otel_tokenomics.call import InferenceCall, Route
@@ -232,7 +232,13 @@ def admit(
     refusing = [account for account in accounts if account.refuses_calls]
     if type(max_tokens) is int and type(choices) is int and choices > 1:
         max_tokens *= choices
-    worst = worst_case_cost(route, provider, model, body, max_tokens)
+    try:
+        worst = worst_case_of_request(route, provider, model, body, max_tokens)
+    except Exception:
+        from otel_tokenomics.call import report_internal_error  # call.py imports this module
+
+        report_internal_error("estimating a call's worst case for a budget")
+        worst = None
     reserved: list[Budget] = []
     for candidate in refusing:
         assert isinstance(candidate, Budget)
@@ -246,36 +252,6 @@ def admit(
         _report(candidate, OUTCOME_REFUSED, span, metrics, worst)
         raise error
     return worst
-
-
-def worst_case_cost(
-    route: Route, provider: str, model: str | None, body: Mapping[str, Any], max_tokens: Any
-) -> Decimal | None:
-    """The most a call can cost: its prompt counted, and ``max_tokens`` of output (0 if unset).
-
-    Counted with whatever tokenizer is loaded now (never waiting for one); None when
-    the request cannot be read or the model has no price in US dollars.
-    """
-    from otel_tokenomics.cost import get_pricer
-    from otel_tokenomics.estimation.call_usage import count_input
-    from otel_tokenomics.usage import Usage
-
-    if route.read_prompt is None or not model:
-        return None
-    try:
-        prompt = route.read_prompt(body)
-        counted = count_input(prompt, route.operation, model, provider)
-        output = max_tokens if type(max_tokens) is int and max_tokens > 0 else 0
-        usage = Usage(counted.tokens, output, source=counted.source)
-        cost = get_pricer().cost(provider, (model,), usage, time.time_ns(), None)
-    except Exception:
-        from otel_tokenomics.call import report_internal_error
-
-        report_internal_error("estimating a call's worst case for a budget")
-        return None
-    if cost is None or cost.currency != CURRENCY:
-        return None
-    return cost.total
 
 
 def _report(

@@ -9,14 +9,20 @@ the provider.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_tokenomics.cost import STATUS_ESTIMATED, STATUS_UNPRICED, get_pricer
+from otel_tokenomics.estimation.call_usage import count_input
 from otel_tokenomics.estimation.counting import count_prompt
 from otel_tokenomics.estimation.prompt import Prompt
+from otel_tokenomics.spend import CURRENCY
 from otel_tokenomics.usage import Usage
+
+if TYPE_CHECKING:
+    from otel_tokenomics.call import Route
+    from otel_tokenomics.pricing.compute import Cost
 
 # How long estimate() waits for a tokenizer that is still loading: the caller asked
 # for a number, not for a call to go out fast; a load that fails gives the heuristic.
@@ -211,11 +217,34 @@ def estimate(
     return result
 
 
+def worst_case_of_request(
+    route: Route, provider: str, model: str | None, body: Mapping[str, Any], max_tokens: Any
+) -> Decimal | None:
+    """The most a call about to be sent can cost, in US dollars: what a ``raise`` budget reserves.
+
+    The request is read by its route as an unreported call's is, counted with whatever
+    tokenizer is loaded now (never waiting for one), with ``max_tokens`` of output (0 if
+    unset). None when the request cannot be read or the model has no price in USD.
+    """
+    if route.read_prompt is None or not model:
+        return None
+    counted = count_input(route.read_prompt(body), route.operation, model, provider)
+    output = max_tokens if type(max_tokens) is int and max_tokens > 0 else 0
+    cost = _cost(provider, model, counted.tokens, 0, output, counted.source, time.time_ns())
+    return cost.total if cost is not None and cost.currency == CURRENCY else None
+
+
+def _cost(
+    provider: str, model: str, input_tokens: int, cached: int, output_tokens: int, source: str, now: int
+) -> Cost | None:
+    usage = Usage(input_tokens, output_tokens, cache_read_tokens=cached, source=source)
+    return get_pricer().cost(provider, (model,), usage, now, None)
+
+
 def _price(
     provider: str, model: str, input_tokens: int, cached: int, output_tokens: int, source: str, now: int
 ) -> tuple[CostBreakdown, str | None, str | None] | None:
-    usage = Usage(input_tokens, output_tokens, cache_read_tokens=cached, source=source)
-    cost = get_pricer().cost(provider, (model,), usage, now, None)
+    cost = _cost(provider, model, input_tokens, cached, output_tokens, source, now)
     if cost is None:
         return None
     breakdown = CostBreakdown(
