@@ -266,7 +266,9 @@ def _report(
         sc.TOKENOMICS_BUDGET_ON_EXCEED: spent_budget.on_exceed,
         sc.TOKENOMICS_BUDGET_OUTCOME: outcome,
     }
-    metrics.budget_exceeded(attributes)
+    # The point links to the span that gets the event: the call's, or for a refused call
+    # (it has none) the span it was refused under.
+    metrics.budget_exceeded(attributes, trace.set_span_in_context(span))
     if span.is_recording():
         event = {
             **attributes,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.context import Context
 from opentelemetry.metrics import Meter
+from opentelemetry.trace import set_span_in_context
 
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.config import Options
@@ -23,24 +25,20 @@ if TYPE_CHECKING:
     from otel_tokenomics.pricing.compute import Cost
     from otel_tokenomics.spend import Tally
 
-# Bucket boundaries the GenAI conventions advise.
-DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
-TOKEN_BUCKETS = (
-    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-)  # fmt: skip
-
-# Cost of one workflow run, in US dollars: a tenth of a cent to a hundred dollars.
-WORKFLOW_COST_BUCKETS = (
-    0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0,
-)  # fmt: skip
-WORKFLOW_CALL_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# Bucket boundaries, from the registry (semconv/): the GenAI conventions' own for
+# durations and tokens; a tenth of a cent to a hundred dollars for the cost of a run.
+DURATION_BUCKETS = sc.METRIC_BUCKETS[sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION]
+TOKEN_BUCKETS = sc.METRIC_BUCKETS[sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE]
+WORKFLOW_COST_BUCKETS = sc.METRIC_BUCKETS[sc.METRIC_TOKENOMICS_WORKFLOW_COST]
+WORKFLOW_CALL_BUCKETS = sc.METRIC_BUCKETS[sc.METRIC_TOKENOMICS_WORKFLOW_LLM_CALLS]
 
 EMBEDDINGS = "embeddings"
 _MODALITIES = ("text", "image", "audio")
 
 
-def _histogram(meter: Meter, name: str, buckets: tuple[float, ...]) -> Any:
+def _histogram(meter: Meter, name: str) -> Any:
     _, unit, brief = sc.METRIC_SPECS[name]
+    buckets = sc.METRIC_BUCKETS[name]
     try:
         return meter.create_histogram(
             name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=list(buckets)
@@ -65,34 +63,20 @@ class Metrics:
         # Spend counters exist in every naming generation: they are ours.
         self.cost = _counter(meter, sc.METRIC_TOKENOMICS_COST)
         self.unpriced = _counter(meter, sc.METRIC_TOKENOMICS_UNPRICED_CALLS)
-        self.workflow_cost = _histogram(meter, sc.METRIC_TOKENOMICS_WORKFLOW_COST, WORKFLOW_COST_BUCKETS)
-        self.workflow_llm_calls = _histogram(
-            meter, sc.METRIC_TOKENOMICS_WORKFLOW_LLM_CALLS, WORKFLOW_CALL_BUCKETS
-        )
+        self.workflow_cost = _histogram(meter, sc.METRIC_TOKENOMICS_WORKFLOW_COST)
+        self.workflow_llm_calls = _histogram(meter, sc.METRIC_TOKENOMICS_WORKFLOW_LLM_CALLS)
         self.budget_exceeded_counter = _counter(meter, sc.METRIC_TOKENOMICS_BUDGET_EXCEEDED)
         if self.legacy:
-            self.operation_duration = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS
-            )
-            self.token_usage = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, TOKEN_BUCKETS)
-            self.ttfc = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, DURATION_BUCKETS
-            )
-            self.tpoc = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, DURATION_BUCKETS
-            )
+            self.operation_duration = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION)
+            self.token_usage = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE)
+            self.ttfc = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)
+            self.tpoc = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK)
         if self.legacy:
             self._probe = self.operation_duration
         if self.latest:
-            self.inference_duration = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_DURATION, DURATION_BUCKETS
-            )
-            self.inference_ttfc = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK, DURATION_BUCKETS
-            )
-            self.inference_tpoc = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK, DURATION_BUCKETS
-            )
+            self.inference_duration = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_DURATION)
+            self.inference_ttfc = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK)
+            self.inference_tpoc = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK)
             self.usage_input = _counter(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS)
             self.usage_output = _counter(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS)
             self.usage_cache_read = _counter(
@@ -104,17 +88,13 @@ class Metrics:
             self.usage_reasoning = _counter(
                 meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS
             )
-            self.operation_input = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS, TOKEN_BUCKETS
-            )
+            self.operation_input = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS)
             self.operation_output = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS, TOKEN_BUCKETS
+                meter, sc.METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS
             )
-            self.embeddings_duration = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_EMBEDDINGS_DURATION, DURATION_BUCKETS
-            )
+            self.embeddings_duration = _histogram(meter, sc.METRIC_GEN_AI_CLIENT_EMBEDDINGS_DURATION)
             self.embeddings_input = _histogram(
-                meter, sc.METRIC_GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS, TOKEN_BUCKETS
+                meter, sc.METRIC_GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS
             )
             if self._probe is None:
                 self._probe = self.inference_duration
@@ -134,45 +114,54 @@ class Metrics:
         if self._inert():
             return
         series = self._series(call, error_type)
+        # Measured in the call's own context, whatever context ends the call (a stream
+        # ends in its reader's): the SDK takes exemplars from it, linking each point to
+        # the call's trace and span.
+        context = set_span_in_context(call.span)
         if cost is not None:
-            self._record_cost(cost, cost_status, series)
+            self._record_cost(cost, cost_status, series, context)
         elif cost_status == STATUS_UNPRICED:
-            self.unpriced.add(1, series.unpriced)
+            self.unpriced.add(1, series.unpriced, context)
         attributes = series.attributes
         timed = series.timed
         usage = call.usage
         ttfc = call.time_to_first_chunk
         tpoc = call.time_per_output_chunk
         if self.legacy:
-            self.operation_duration.record(duration, timed)
+            self.operation_duration.record(duration, timed, context)
             if usage is not None:
-                self.token_usage.record(usage.input_tokens, series.with_token_type("input"))
+                self.token_usage.record(usage.input_tokens, series.with_token_type("input"), context)
                 if call.operation != EMBEDDINGS:
-                    self.token_usage.record(usage.output_tokens, series.with_token_type("output"))
+                    self.token_usage.record(usage.output_tokens, series.with_token_type("output"), context)
             if ttfc is not None:
-                self.ttfc.record(ttfc, attributes)
+                self.ttfc.record(ttfc, attributes, context)
             if tpoc is not None:
-                self.tpoc.record(tpoc, attributes)
+                self.tpoc.record(tpoc, attributes, context)
         if self.latest:
             if call.operation == EMBEDDINGS:
-                self.embeddings_duration.record(duration, timed)
+                self.embeddings_duration.record(duration, timed, context)
                 if usage is not None:
-                    self.embeddings_input.record(usage.input_tokens, attributes)
+                    self.embeddings_input.record(usage.input_tokens, attributes, context)
                 return
-            self.inference_duration.record(duration, timed)
+            self.inference_duration.record(duration, timed, context)
             if ttfc is not None:
-                self.inference_ttfc.record(ttfc, attributes)
+                self.inference_ttfc.record(ttfc, attributes, context)
             if tpoc is not None:
-                self.inference_tpoc.record(tpoc, attributes)
-            self._record_usage_counters(usage, series)
+                self.inference_tpoc.record(tpoc, attributes, context)
+            self._record_usage_counters(usage, series, context)
             if usage is not None:
-                self.operation_input.record(usage.input_tokens, timed)
-                self.operation_output.record(usage.output_tokens, timed)
+                self.operation_input.record(usage.input_tokens, timed, context)
+                self.operation_output.record(usage.output_tokens, timed, context)
 
     def record_workflow(
-        self, name: str, tally: Tally, error_type: str | None, attribution: MetricValues | None
+        self,
+        name: str,
+        tally: Tally,
+        error_type: str | None,
+        attribution: MetricValues | None,
+        context: Context | None = None,
     ) -> None:
-        """One run of a workflow: its cost and its number of LLM calls."""
+        """One run of a workflow: its cost and its number of LLM calls (``context``: the run's span)."""
         if self._inert():
             return
         attributes: dict[str, Any] = {
@@ -183,17 +172,17 @@ class Metrics:
             attributes[sc.ERROR_TYPE] = error_type
         if attribution:
             attributes.update(attribution)
-        self.workflow_cost.record(float(tally.cost), attributes)
-        self.workflow_llm_calls.record(tally.llm_calls, attributes)
+        self.workflow_cost.record(float(tally.cost), attributes, context)
+        self.workflow_llm_calls.record(tally.llm_calls, attributes, context)
 
-    def budget_exceeded(self, attributes: dict[str, Any]) -> None:
+    def budget_exceeded(self, attributes: dict[str, Any], context: Context | None = None) -> None:
         if not self._inert():
-            self.budget_exceeded_counter.add(1, attributes)
+            self.budget_exceeded_counter.add(1, attributes, context)
 
-    def _record_cost(self, cost: Cost, status: str | None, series: _Series) -> None:
+    def _record_cost(self, cost: Cost, status: str | None, series: _Series, context: Context) -> None:
         add = self.cost.add
         if not cost.split:
-            add(float(cost.total), series.cost_attributes("unattributed", status))
+            add(float(cost.total), series.cost_attributes("unattributed", status), context)
             return
         for token_class, amount in (
             ("input", cost.input),
@@ -202,7 +191,7 @@ class Metrics:
             ("output", cost.output),
         ):
             if amount:
-                add(float(amount), series.cost_attributes(token_class, status))
+                add(float(amount), series.cost_attributes(token_class, status), context)
 
     def _inert(self) -> bool:
         """True while nothing would receive the measurements.
@@ -238,32 +227,32 @@ class Metrics:
             series = self._cache[key] = _Series(*key)
         return series
 
-    def _record_usage_counters(self, usage: Usage | None, series: _Series) -> None:
+    def _record_usage_counters(self, usage: Usage | None, series: _Series, context: Context) -> None:
         if usage is None:
             # The conventions ask for a 0 of unknown modality so that failed and
             # usage-less calls still show up in the counters' series.
             unknown = series.with_modality("unknown")
-            self.usage_input.add(0, unknown)
-            self.usage_output.add(0, unknown)
+            self.usage_input.add(0, unknown, context)
+            self.usage_output.add(0, unknown, context)
             return
         for modality, tokens in _split_by_modality(
             usage.input_tokens, usage.text_input_tokens, usage.image_input_tokens, usage.audio_input_tokens
         ):
-            self.usage_input.add(tokens, series.with_modality(modality))
+            self.usage_input.add(tokens, series.with_modality(modality), context)
         for modality, tokens in _split_by_modality(
             usage.output_tokens,
             usage.text_output_tokens,
             usage.image_output_tokens,
             usage.audio_output_tokens,
         ):
-            self.usage_output.add(tokens, series.with_modality(modality))
+            self.usage_output.add(tokens, series.with_modality(modality), context)
         text = series.with_modality("text")
         if usage.cache_read_tokens:
-            self.usage_cache_read.add(usage.cache_read_tokens, text)
+            self.usage_cache_read.add(usage.cache_read_tokens, text, context)
         if usage.cache_write_tokens:
-            self.usage_cache_write.add(usage.cache_write_tokens, text)
+            self.usage_cache_write.add(usage.cache_write_tokens, text, context)
         if usage.reasoning_tokens:
-            self.usage_reasoning.add(usage.reasoning_tokens, text)
+            self.usage_reasoning.add(usage.reasoning_tokens, text, context)
 
 
 # More distinct (model, endpoint, error) combinations than this means something

@@ -140,7 +140,9 @@ class Workflow(Account):
                 span.set_attributes(attributes)
             span.end()
             if self._telemetry is not None:
-                self._telemetry.metrics.record_workflow(self.name, tally, error_type, self._attribution)
+                self._telemetry.metrics.record_workflow(
+                    self.name, tally, error_type, self._attribution, trace.set_span_in_context(span)
+                )
         except Exception:
             report_internal_error("ending a workflow span")
 

@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -455,6 +456,7 @@ def check_upstream(doc: Any, file: str = "upstream.yaml") -> list[Problem]:
             report(where, f"invalid origin {item['origin']!r}; expected one of {sorted(UPSTREAM_ORIGINS)}")
         _check_text(report, where, item, "brief")
 
+    seen_attributes = set(seen)
     seen = set()
     for i, item in enumerate(doc.get("metrics") or []):
         where = _describe("metrics", i, item, "name")
@@ -465,10 +467,27 @@ def check_upstream(doc: Any, file: str = "upstream.yaml") -> list[Problem]:
             report,
             where,
             item,
-            {"name", "instrument", "unit", "stability", "status", "brief", "note"},
-            ("name", "instrument", "unit", "stability", "status", "brief"),
+            {"name", "instrument", "unit", "stability", "status", "brief", "note", "attributes", "buckets"},
+            ("name", "instrument", "unit", "stability", "status", "brief", "attributes"),
         )
         _check_metric_core(report, where, item)
+        listed = item.get("attributes")
+        if "attributes" in item and not (
+            isinstance(listed, list) and listed and all(isinstance(key, str) for key in listed)
+        ):
+            report(where, "'attributes' must be a non-empty list of attribute keys")
+        elif isinstance(listed, list):
+            for key in sorted({key for key in listed if listed.count(key) > 1}):
+                report(where, f"attribute {key!r} listed twice")
+            for key in listed:
+                if key not in seen_attributes:
+                    report(where, f"attribute {key!r} is not in this listing's attributes")
+        if "buckets" in item:
+            if item.get("instrument") != "histogram":
+                report(where, "'buckets' are only valid on a histogram")
+            _check_buckets(report, where, item["buckets"])
+        elif item.get("instrument") == "histogram":
+            report(where, "a histogram needs its 'buckets'")
         if "status" in item and item["status"] not in UPSTREAM_METRIC_STATUSES:
             report(
                 where,
@@ -503,6 +522,18 @@ def check_upstream(doc: Any, file: str = "upstream.yaml") -> list[Problem]:
             if "kind" in item and item["kind"] not in SPAN_KINDS:
                 report(where, f"invalid span kind {item['kind']!r}; expected one of {sorted(SPAN_KINDS)}")
     return report.problems
+
+
+def _check_buckets(report: _Reporter, where: str, buckets: Any) -> None:
+    """Explicit histogram boundaries: a non-empty, strictly increasing list of numbers."""
+    if not (
+        isinstance(buckets, list)
+        and buckets
+        and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in buckets)
+    ):
+        report(where, "'buckets' must be a non-empty list of numbers")
+    elif any(lower >= upper for lower, upper in pairwise(buckets)):
+        report(where, "'buckets' must be strictly increasing")
 
 
 def _check_metric_core(report: _Reporter, where: str, item: Mapping[str, Any]) -> None:
@@ -872,6 +903,15 @@ def _check_metric(report: _Reporter, section: str, i: int, item: Mapping[str, An
         _check_requirement_level(report, where, item["requirement_level"])
     _check_attribute_refs(report, where, item.get("attributes"), known, allow_sampling=False)
     _check_entity_associations(report, where, item.get("entity_associations"))
+    # Our one annotation on a metric: the histogram boundaries the instrumentation advises.
+    buckets = ((item.get("annotations") or {}).get("tokenomics") or {}).get("buckets")
+    if item.get("instrument") == "histogram":
+        if buckets is None:
+            report(where, "a histogram needs its buckets in annotations.tokenomics.buckets")
+        else:
+            _check_buckets(report, where, buckets)
+    elif buckets is not None:
+        report(where, "'buckets' are only valid on a histogram")
 
 
 def _check_event(report: _Reporter, section: str, i: int, item: Mapping[str, Any], known: Known) -> None:

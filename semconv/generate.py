@@ -77,6 +77,8 @@ class Metric:
     brief: str
     origin: str
     status: str = "pinned"
+    attributes: list[tuple[str, str]] = field(default_factory=list)  # (key, requirement level)
+    buckets: list[float] = field(default_factory=list)  # advised boundaries; histograms only
 
 
 @dataclass
@@ -164,7 +166,17 @@ def build_model(registry: Any) -> Model:
 
     metrics = [
         Metric(
-            m["name"], m["instrument"], m["unit"], m["stability"], " ".join(m["brief"].split()), "tokenomics"
+            m["name"],
+            m["instrument"],
+            m["unit"],
+            m["stability"],
+            " ".join(m["brief"].split()),
+            "tokenomics",
+            attributes=[
+                (ref["ref"], _requirement_text(ref.get("requirement_level")))
+                for ref in m.get("attributes") or []
+            ],
+            buckets=list(((m.get("annotations") or {}).get("tokenomics") or {}).get("buckets") or []),
         )
         for m in registry.local_metrics()
     ] + [
@@ -176,6 +188,8 @@ def build_model(registry: Any) -> Model:
             " ".join(m["brief"].split()),
             "genai",
             m["status"],
+            attributes=[(key, "as upstream") for key in m["attributes"]],
+            buckets=list(m.get("buckets") or []),
         )
         for m in registry.upstream_section("metrics")
     ]
@@ -428,6 +442,22 @@ def render_module(model: Model) -> str:
         out.append("    ),")
     out.append("}")
     out.append('"""Metric name -> (instrument, unit, brief)."""')
+    out += ["", "METRIC_BUCKETS: dict[str, tuple[float, ...]] = {"]
+    for metric in sorted(model.metrics, key=lambda m: m.name):
+        if metric.buckets:
+            bounds = ", ".join(repr(float(b)) for b in metric.buckets)
+            out.append(f"    METRIC_{constant_name(metric.name)}: ({bounds}),")
+    out.append("}")
+    out.append('"""Histogram name -> the explicit bucket boundaries it advises."""')
+    out += ["", "METRIC_ATTRIBUTES: dict[str, frozenset[str]] = {"]
+    for metric in sorted(model.metrics, key=lambda m: m.name):
+        keys = ", ".join(constant_name(key) for key, _ in sorted(metric.attributes))
+        out.append(f"    METRIC_{constant_name(metric.name)}: frozenset(({keys},)),")
+    out.append("}")
+    out.append(
+        '"""Metric name -> every attribute it may carry, besides the baggage entries allowed '
+        'as metric attributes."""'
+    )
     for name, items, doc in (
         (
             "ALL_ATTRIBUTES",
@@ -584,9 +614,40 @@ def render_reference(model: Model) -> str:
             f"| {_md(metric.brief)} | {series} |"
         )
 
+    out += [
+        "",
+        "### Attributes and buckets",
+        "",
+        "Every attribute a metric may carry (upstream requirement levels apply to upstream metrics), "
+        "as its Prometheus label (dots become underscores). Every metric of a call (all but "
+        "`tokenomics.budget.exceeded`) also carries the baggage entries allowed by "
+        "`OTEL_TOKENOMICS_METRIC_BAGGAGE`, such as `tokenomics.tenant` (label `tokenomics_tenant`); "
+        "none by default. The Prometheus exporter adds `otel_scope_name`, `otel_scope_version` and "
+        "`otel_scope_schema_url` to every series, and puts resource attributes on `target_info` only.",
+        "",
+        "| Metric | Attributes (Prometheus label) | Buckets |",
+        "|---|---|---|",
+    ]
+    for metric in model.metrics:
+        labels = "<br>".join(
+            f"`{key}` (`{prometheus_label(key)}`)" + ("" if level == "as upstream" else f": {_md(level)}")
+            for key, level in metric.attributes
+        )
+        buckets = ", ".join(_number(b) for b in metric.buckets) if metric.buckets else "none"
+        out.append(f"| `{metric.name}` | {labels} | {buckets} |")
+
     out += ["", "## Events", "", "| Event | Stability | Origin | Brief |", "|---|---|---|---|"]
     out += [f"| `{e.name}` | {e.stability} | {e.origin} | {_md(e.brief)} |" for e in model.events]
     return "\n".join(out) + "\n"
+
+
+def prometheus_label(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", key)
+
+
+def _number(value: float) -> str:
+    """A boundary as written in a config: 0.0001, 1024 (never 1e-04 or 1024.0)."""
+    return f"{value:f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
 
 
 def _anchor(key: str) -> str:

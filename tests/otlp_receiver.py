@@ -388,6 +388,13 @@ class FlatPoint:
     time_unix_nano: int = 0
     resource: dict[str, Any] = field(default_factory=dict)
     scope: str = ""
+    # (trace id, span id) in hex, and the measured value, of each exemplar.
+    exemplars: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+def _exemplar(raw: Any) -> tuple[str, str, float]:
+    kind = raw.WhichOneof("value")
+    return raw.trace_id.hex(), raw.span_id.hex(), float(getattr(raw, kind)) if kind else 0.0
 
 
 def _point(
@@ -401,6 +408,7 @@ def _point(
         "time_unix_nano": point.time_unix_nano,
         "resource": resource,
         "scope": scope,
+        "exemplars": [_exemplar(raw) for raw in getattr(point, "exemplars", ())],
     }
     if type_ in ("sum", "gauge"):
         kind = point.WhichOneof("value")

@@ -496,6 +496,8 @@ UPSTREAM = {
             "stability": "development",
             "status": "pinned",
             "brief": "Duration.",
+            "attributes": ["gen_ai.request.model"],
+            "buckets": [0.01, 0.02, 0.04],
         }
     ],
     "span_types": [
@@ -577,6 +579,7 @@ def _valid_doc() -> dict[str, Any]:
                 "stability": "development",
                 "brief": "A duration.",
                 "attributes": [{"ref": "gen_ai.request.model", "requirement_level": "recommended"}],
+                "annotations": {"tokenomics": {"buckets": [0.5, 1, 2]}},
             }
         ],
         "metric_refinements": [
@@ -671,6 +674,15 @@ BROKEN_CASES = {
         _mutated(("metrics", 0, "name"), "gen_ai.client.cost"),
         "metric name 'gen_ai.client.cost' is defined locally but is not under 'tokenomics.'",
     ),
+    "histogram without buckets": (
+        _mutated(("metrics", 0, "annotations"), delete=True),
+        "a histogram needs its buckets in annotations.tokenomics.buckets",
+    ),
+    "buckets not increasing": (
+        _mutated(("metrics", 0, "annotations", "tokenomics", "buckets"), [1, 1, 2]),
+        "'buckets' must be strictly increasing",
+    ),
+    "buckets on a counter": (_mutated(("metrics", 0, "instrument"), "counter"), "only valid on a histogram"),
     "sampling_relevant on a metric": (
         _mutated(("metrics", 0, "attributes", 0, "sampling_relevant"), True),
         "unknown field 'sampling_relevant'",
@@ -822,6 +834,10 @@ def test_checker_reports_broken_manifest(change: dict[str, Any], expected: str) 
     [
         ("metrics", 0, "instrument", "summary", "invalid instrument 'summary'"),
         ("metrics", 0, "status", "maybe", "invalid status 'maybe'"),
+        ("metrics", 0, "attributes", ["gen_ai.request.modle"], "'gen_ai.request.modle' is not in"),
+        ("metrics", 0, "attributes", [], "must be a non-empty list of attribute keys"),
+        ("metrics", 0, "buckets", [0.1, "1"], "must be a non-empty list of numbers"),
+        ("metrics", 0, "instrument", "counter", "'buckets' are only valid on a histogram"),
         ("attributes", 0, "type", "enum", "an upstream enum needs 'members'"),
         ("attributes", 0, "key", "tokenomics.cost.total", "is ours"),
         ("attributes", 0, "origin", "vendor", "invalid origin 'vendor'"),
