@@ -41,6 +41,23 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         return (self.requirement,)
 
+    def instrument(self, **kwargs: Any) -> Any:
+        # opentelemetry-instrument checks our distribution's any-of list once and then
+        # skips each instrumentor's own check: with anthropic 2.x installed, an openai
+        # outside our range would be patched. Check the SDK here, in that path only
+        # (instrument() without skip_dep_check has BaseInstrumentor check it).
+        if kwargs.get("skip_dep_check"):
+            try:
+                from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+                conflict = get_dependency_conflicts(self.instrumentation_dependencies())
+            except Exception:
+                conflict = None
+            if conflict is not None:
+                logger.debug("otel-tokenomics does not instrument %s: %s", self.package, conflict)
+                return None
+        return super().instrument(**kwargs)
+
     def make_patcher(self, telemetry: Telemetry) -> Patcher:
         raise NotImplementedError
 
