@@ -658,6 +658,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--provider", metavar="P", help="only this provider's entries")
     listing.set_defaults(handler=_cmd_prices)
+
+    from otel_tokenomics import doctor
+
+    checking = commands.add_parser(
+        "doctor",
+        parents=[common],
+        help="check why no LLM telemetry shows up",
+        description="SDKs and their instrumentation, tiktoken, the OpenTelemetry export settings, "
+        "our own settings and prices. Exit status 1 when a problem was found.",
+    )
+    doctor.add_arguments(checking)
+    checking.set_defaults(handler=None)
     return parser
 
 
@@ -747,6 +759,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, or a usage error argparse already reported
         return done.code if isinstance(done.code, int) else EXIT_USAGE
+    if args.command == "doctor":
+        # Before configure(): a bad price file is one of the things doctor reports.
+        from otel_tokenomics import doctor
+
+        return doctor.main(args, sys.stdout)
     handler: Callable[[argparse.Namespace, Pricer, TextIO], int] = args.handler
     try:
         pricer = configure(prices=args.prices or None)
