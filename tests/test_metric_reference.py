@@ -11,13 +11,9 @@ real OpenTelemetry Prometheus exporter, whose series and labels must be the docu
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import anthropic_fakes
@@ -30,6 +26,7 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 from opentelemetry.sdk.trace import TracerProvider
+from semconv_tools import SEMCONV_DIR, generate
 
 import otel_tokenomics
 from otel_tokenomics import pricing
@@ -38,7 +35,6 @@ from otel_tokenomics import semconv as sc
 prometheus_client = pytest.importorskip("prometheus_client")
 prometheus_exporter = pytest.importorskip("opentelemetry.exporter.prometheus")
 
-SEMCONV_DIR = Path(__file__).resolve().parents[1] / "semconv"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 BAGGAGE_ON_METRICS = {sc.TOKENOMICS_TENANT, sc.TOKENOMICS_FEATURE}
 # The token histograms carry error.type as upstream allows, but a failed call has no
@@ -48,22 +44,6 @@ NEVER_SEEN = {
     (sc.METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS, sc.ERROR_TYPE),
 }
 SCOPE_LABELS = {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# The module names test_semconv_registry.py uses, so both share one copy.
-_load("_tokenomics_semconv_check", SEMCONV_DIR / "check.py")
-generate = _load("_tokenomics_semconv_generate", SEMCONV_DIR / "generate.py")
 
 
 class Recorded:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib.util
 import re
 import subprocess
 import sys
@@ -19,27 +18,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from semconv_tools import check, generate, load
 
 REPO = Path(__file__).resolve().parent.parent
 SEMCONV_DIR = REPO / "semconv"
 PACKAGE_DIR = REPO / "otel_tokenomics"
 GENERATED_MODULE = PACKAGE_DIR / "semconv.py"
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# Same module names as generate.py uses, so both share one copy of the checker.
-check = _load("_tokenomics_semconv_check", SEMCONV_DIR / "check.py")
-generate = _load("_tokenomics_semconv_generate", SEMCONV_DIR / "generate.py")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +39,7 @@ def problems(registry: Any) -> list[Any]:
 @pytest.fixture(scope="module")
 def generated() -> ModuleType:
     """The generated constants module, loaded by path (without importing the package)."""
-    return _load("_tokenomics_generated_semconv", GENERATED_MODULE)
+    return load("_tokenomics_generated_semconv", GENERATED_MODULE)
 
 
 # ------------------------------------------------------------------------------------------
