@@ -23,6 +23,7 @@ from otel_tokenomics import semconv as sc
 from otel_tokenomics.accounts import charge_call
 from otel_tokenomics.budgets import innermost
 from otel_tokenomics.cost import STATUS_NO_USAGE, STATUS_UNPRICED, cost_attributes, price_call
+from otel_tokenomics.errors import own_error_alone
 from otel_tokenomics.estimation.call_usage import estimate_call_usage
 from otel_tokenomics.usage import SOURCE_UNAVAILABLE, Usage
 
@@ -57,6 +58,7 @@ _reported: set[str] = set()
 
 def report_internal_error(where: str) -> None:
     """Log a failure of our own code once per place; never raise."""
+    own_error_alone()
     if where in _reported:
         logger.debug("otel-tokenomics internal error in %s", where, exc_info=True)
         return

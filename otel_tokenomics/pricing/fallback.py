@@ -16,6 +16,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from otel_tokenomics.errors import own_error_alone
 from otel_tokenomics.pricing.catalog import catalog_provider_id
 from otel_tokenomics.pricing.engine import SOURCE_CATALOG, Match
 from otel_tokenomics.pricing.prices import GENAI_PRICES_KEYS, ModelPrices, Price, PriceSet, Tiered, When
@@ -47,6 +48,7 @@ class Fallback:
         except Exception:
             # Called inside an LLM call: data we cannot read leaves the call unpriced
             # (the pricer remembers the miss, so this is logged once per model).
+            own_error_alone()
             logger.warning(
                 "otel-tokenomics cannot read genai-prices' entry for %r of provider %r",
                 names[0] if names else "",
