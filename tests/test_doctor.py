@@ -691,6 +691,7 @@ def test_valid_options_pass() -> None:
         "OTEL_TOKENOMICS_PROVIDER_MAP": "llm.internal:8000=openai, ",
         "OTEL_TOKENOMICS_METRIC_BAGGAGE": "tokenomics.tenant:50,tokenomics.feature",
         "OTEL_TOKENOMICS_TOKENIZER": "preload",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "16384",
     }
     assert doctor.check_options(good)[1] == []
 
@@ -967,3 +968,37 @@ def test_launcher_leaves_an_sdk_outside_its_range_alone(
         assert "tokenomics_openai" not in otel_tokenomics.instrumented()
     finally:
         instrumentor.uninstrument()
+
+
+@pytest.mark.parametrize(
+    ("environ", "warned"),
+    [
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY"}, True),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}, True),
+        (
+            {
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_AND_EVENT",
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "16384",
+            },
+            True,  # the content event's log record has no limit
+        ),
+        (
+            {
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_AND_EVENT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "16384",
+            },
+            False,
+        ),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT"}, False),
+        ({}, False),
+    ],
+)
+def test_captured_content_without_a_length_limit_is_a_warning(environ: dict[str, str], warned: bool) -> None:
+    _, findings = doctor.check_options(environ)
+    expected = Finding(
+        WARNING,
+        "message content is captured with no attribute length limit: a long conversation is recorded "
+        "whole, and an export batch over the backend's limit (OTLP/gRPC: 4 MB) is lost whole",
+        "set OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT (spans and log records), e.g. 16384",
+    )
+    assert findings == ([expected] if warned else [])

@@ -47,6 +47,8 @@ def check_options(environ: Mapping[str, str]) -> tuple[dict[str, str], list[Find
         text = capture.strip()
         if text.upper() not in config._CAPTURE_MODES and text.lower() not in config._LEGACY_CAPTURE:
             bad(config.ENV_CAPTURE_CONTENT, sorted(config._CAPTURE_MODES), "content capture stays off")
+        elif config.parse_capture_content(capture) != config.NO_CONTENT:
+            findings.extend(_content_limit(environ))
     checks: list[tuple[str, Iterable[str], str]] = [
         (config.ENV_METRIC_NAMES, sorted(config._METRIC_NAMINGS), "legacy metric names are used"),
         (config.ENV_ESTIMATE_USAGE, booleans, "estimates stay on"),
@@ -94,3 +96,29 @@ def check_options(environ: Mapping[str, str]) -> tuple[dict[str, str], list[Find
                 )
             )
     return dict(sorted(found.items())), findings
+
+
+# The variables that bound an attribute's length on spans and on log records (content events).
+_SPAN_LIMITS = ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+_LOG_LIMITS = ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+
+
+def _content_limit(environ: Mapping[str, str]) -> list[Finding]:
+    """Captured content with no length limit: one long conversation makes one huge attribute.
+
+    The SDK's default is no limit. Backends cut or refuse long strings (Honeycomb at
+    64 KB), and an OTLP/gRPC export over the 4 MB message limit loses its whole batch,
+    spans of other requests included.
+    """
+    if any((environ.get(name) or "").strip() for name in _SPAN_LIMITS) and any(
+        (environ.get(name) or "").strip() for name in _LOG_LIMITS
+    ):
+        return []
+    return [
+        Finding(
+            WARNING,
+            "message content is captured with no attribute length limit: a long conversation is "
+            "recorded whole, and an export batch over the backend's limit (OTLP/gRPC: 4 MB) is lost whole",
+            "set OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT (spans and log records), e.g. 16384",
+        )
+    ]
