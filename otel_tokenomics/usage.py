@@ -124,21 +124,54 @@ _MODALITY_FIELDS = frozenset(
 )
 
 
+# The largest count taken as real. Beyond 2**53 a float (JSON numbers, for many
+# parsers) no longer holds every integer, so no tokenizer produced it; and a sum of
+# a few counts this size (input = uncached + cache reads + writes) stays far inside
+# the int64 that OTLP encodes, whose encoder fails the whole export batch otherwise.
+MAX_COUNT = 2**53
+
+
 def count(value: Any) -> int:
     """A token count from an SDK field: a non-negative int, or 0 when absent or malformed.
 
-    Providers and proxies send None, floats (Cohere) and, when broken, strings or
-    negatives; none of that may raise or poison a sum.
+    Providers and proxies send None, floats (Cohere) and, when broken, strings,
+    negatives or absurd sizes (past ``MAX_COUNT``); none of that may raise or poison a sum.
     """
     if type(value) is int:
-        return value if value > 0 else 0
+        return value if 0 < value <= MAX_COUNT else 0
     if value is None or value is True or value is False:
         return 0
     if isinstance(value, int):
-        return value if value > 0 else 0
+        return int(value) if 0 < value <= MAX_COUNT else 0
     if isinstance(value, float):
-        return int(value) if value > 0 and value == value and value != float("inf") else 0
+        # NaN fails both comparisons, infinity the bound.
+        return int(value) if 0 < value <= MAX_COUNT else 0
     return 0
+
+
+def sound(value: Any) -> bool:
+    """Whether an SDK field is a count a provider could have sent: a whole number in
+    ``0..MAX_COUNT`` (an int, or a float without a fraction), never a bool."""
+    if type(value) is int:
+        return 0 <= value <= MAX_COUNT
+    if isinstance(value, float):
+        return 0 <= value <= MAX_COUNT and value.is_integer()
+    return isinstance(value, int) and value is not True and value is not False and 0 <= value <= MAX_COUNT
+
+
+def reported(*values: Any) -> bool:
+    """Whether a usage object says anything: one of its direction totals is :func:`sound`.
+
+    A usage with none (``{}``, every count null, a string or negative) is not the
+    provider saying "0 tokens": readers then return None, as for a missing usage, so
+    the call is estimated (or marked without usage) instead of priced at $0. A sound
+    0 is a real answer and stays one.
+    """
+    # A loop, not any(<generator>): this runs for every usage read, and the first value decides it.
+    for value in values:  # noqa: SIM110
+        if sound(value):
+            return True
+    return False
 
 
 _MISSING = object()

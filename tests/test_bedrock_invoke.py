@@ -222,7 +222,11 @@ def test_nonsense_usage_breaks_nothing(instrument, telemetry, server) -> None:
     reply["content"] = "not a list"
     response = _invoke(server, SONNET_45_GLOBAL, ANTHROPIC_BODY, reply)
     assert json.loads(response["body"].read()) == reply
-    assert telemetry.span().attributes["gen_ai.usage.input_tokens"] == 0
+    attributes = telemetry.span().attributes
+    # A usage without one sound count is no usage: estimated from the request, never "$0 from the provider".
+    assert attributes["tokenomics.usage.source"] == "heuristic"
+    assert attributes["gen_ai.usage.input_tokens"] == 10
+    assert attributes["tokenomics.cost.status"] == "estimated"
 
 
 def test_a_file_body_is_left_to_botocore(instrument, telemetry, server) -> None:

@@ -284,8 +284,10 @@ def test_malformed_usage_never_raises(instrument, telemetry) -> None:
         call.record_usage({"prompt_tokens": "many", "completion_tokens": -3})
         call.record_response(model=42, finish_reasons=[None, "stop"])  # type: ignore[arg-type]
     attributes = telemetry.span().attributes
-    assert attributes["gen_ai.usage.input_tokens"] == 0
-    assert attributes["gen_ai.usage.output_tokens"] == 0
+    # A usage without one sound count is no usage, as for the adapters: never "$0 from the provider".
+    assert attributes["tokenomics.usage.source"] == "unavailable"
+    assert attributes["tokenomics.cost.status"] == "no_usage"
+    assert "gen_ai.usage.input_tokens" not in attributes
     assert "gen_ai.response.model" not in attributes
 
 

@@ -28,32 +28,35 @@ from typing import Any
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.call import InferenceCall
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop_sequences, text
-from otel_tokenomics.usage import Fields, Usage, as_fields, count
+from otel_tokenomics.usage import MAX_COUNT, Fields, Usage, as_fields, count, reported
 
 BEDROCK = "aws.bedrock"
 
 
-def message_usage(usage: Any) -> Usage:
-    """A ``Usage`` / ``BetaUsage`` / ``MessageDeltaUsage`` (or its dict) in semconv arithmetic.
+def message_usage(usage: Any) -> Usage | None:
+    """A ``Usage`` / ``BetaUsage`` / ``MessageDeltaUsage`` (or its dict) in semconv arithmetic;
+    None when it reports no count at all.
 
     Runs for every call: SDK models are read with plain getattr, the rare parts
     (TTL split, thinking, server tools, beta iterations) only when present.
     """
     if isinstance(usage, dict):
         usage = Fields(usage)
-    # Counts are almost always plain non-negative ints: taken as they are, without
-    # a call; count() cleans up anything else.
     uncached = getattr(usage, "input_tokens", None)
-    if type(uncached) is not int or uncached < 0:
-        uncached = count(uncached)
     read = getattr(usage, "cache_read_input_tokens", None)
-    if type(read) is not int or read < 0:
-        read = count(read)
     write = getattr(usage, "cache_creation_input_tokens", None)
-    if type(write) is not int or write < 0:
-        write = count(write)
     output = getattr(usage, "output_tokens", None)
-    if type(output) is not int or output < 0:
+    if not reported(uncached, output, read, write):
+        return None
+    # Counts are almost always plain ints in range: taken as they are, without a
+    # call; count() cleans up anything else.
+    if type(uncached) is not int or not 0 <= uncached <= MAX_COUNT:
+        uncached = count(uncached)
+    if type(read) is not int or not 0 <= read <= MAX_COUNT:
+        read = count(read)
+    if type(write) is not int or not 0 <= write <= MAX_COUNT:
+        write = count(write)
+    if type(output) is not int or not 0 <= output <= MAX_COUNT:
         output = count(output)
     creation = getattr(usage, "cache_creation", None)
     five_minutes, one_hour = _ttl_split(creation) if creation is not None else (None, None)
@@ -74,6 +77,10 @@ def message_usage(usage: Any) -> Usage:
             if extra_5m is not None:
                 five_minutes = (five_minutes or 0) + extra_5m
                 one_hour = (one_hour or 0) + (extra_1h or 0)
+        # However many iterations, each total stays a count OTLP can carry.
+        uncached, read, write, output = (min(total, MAX_COUNT) for total in (uncached, read, write, output))
+        if five_minutes is not None:
+            five_minutes, one_hour = min(five_minutes, MAX_COUNT), min(one_hour or 0, MAX_COUNT)
     result = Usage(uncached + read + write, output)
     if read:
         result.cache_read_tokens = read
@@ -118,16 +125,17 @@ def _ttl_split(cache_creation: Any) -> tuple[int | None, int | None]:
     )
 
 
-def merge_stream_usage(start: Usage | None, delta: Any) -> Usage:
+def merge_stream_usage(start: Usage | None, delta: Any) -> Usage | None:
     """The usage of a stream after a ``message_delta``: the delta's fields are
     cumulative totals and win where present; fields it omits keep ``message_start``'s.
 
     ``message_start`` has the final input and cache counts (and the only TTL split)
-    with a placeholder ``output_tokens``; never add the two.
+    with a placeholder ``output_tokens``; never add the two. None when the delta
+    reports no count: ``start`` then stands, its output still a placeholder.
     """
     delta = as_fields(delta)
     merged = message_usage(delta)
-    if start is None:
+    if start is None or merged is None:
         return merged
     if getattr(delta, "input_tokens", None) is None:
         uncached = start.input_tokens - start.cache_read_tokens - start.cache_write_tokens
@@ -262,10 +270,12 @@ def read_event(call: InferenceCall, event: Any) -> bool:
             _read_head(call, message)
             usage = as_fields(getattr(message, "usage", None))
             if usage is not None:
-                call.usage = message_usage(usage)
-                # Final input and cache counts, a placeholder output count: until
-                # message_delta says more, the output is estimated at the end.
-                call.partial_usage = True
+                read = message_usage(usage)
+                if read is not None:
+                    call.usage = read
+                    # Final input and cache counts, a placeholder output count: until
+                    # message_delta says more, the output is estimated at the end.
+                    call.partial_usage = True
                 _read_usage(call, usage)
     elif kind == "message_delta":
         delta = as_fields(getattr(event, "delta", None))
@@ -274,8 +284,10 @@ def read_event(call: InferenceCall, event: Any) -> bool:
             call.set_finish_reason(0, reason)
         usage = getattr(event, "usage", None)
         if usage is not None:
-            call.usage = merge_stream_usage(call.usage, usage)
-            call.partial_usage = False
+            merged = merge_stream_usage(call.usage, usage)
+            if merged is not None:
+                call.usage = merged
+                call.partial_usage = False
     return False
 
 

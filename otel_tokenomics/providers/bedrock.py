@@ -53,7 +53,7 @@ from otel_tokenomics.providers.bedrock_prompt import (
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop, strings, text
 from otel_tokenomics.streams import follow_stream
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, as_fields, count
+from otel_tokenomics.usage import MAX_COUNT, Usage, as_fields, count, reported, sound
 from otel_tokenomics.wrapping import Adopt, finish, may_trace, run
 
 PROVIDER = "aws.bedrock"
@@ -144,18 +144,21 @@ def cache_usage(uncached: int, output: int, read: int, write: int, total: Any = 
     return result
 
 
-def converse_usage(usage: Any) -> Usage:
-    """Converse's ``TokenUsage`` (also Nova's InvokeModel ``usage``, whose cache keys differ)."""
+def converse_usage(usage: Any) -> Usage | None:
+    """Converse's ``TokenUsage`` (also Nova's InvokeModel ``usage``, whose cache keys differ);
+    None when it reports no count."""
     usage = as_fields(usage)
+    uncached = usage.inputTokens
+    output = usage.outputTokens
     read = usage.cacheReadInputTokens
+    if read is None:
+        read = usage.cacheReadInputTokenCount
     write = usage.cacheWriteInputTokens
-    result = cache_usage(
-        count(usage.inputTokens),
-        count(usage.outputTokens),
-        count(read if read is not None else usage.cacheReadInputTokenCount),
-        count(write if write is not None else usage.cacheWriteInputTokenCount),
-        usage.totalTokens,
-    )
+    if write is None:
+        write = usage.cacheWriteInputTokenCount
+    if not reported(uncached, output, read, write):
+        return None
+    result = cache_usage(count(uncached), count(output), count(read), count(write), usage.totalTokens)
     by_ttl = _ttl_split(usage.cacheDetails, result.cache_write_tokens)
     if by_ttl is not None:
         result.cache_write_by_ttl = by_ttl
@@ -171,7 +174,7 @@ def _ttl_split(details: Any, write: int) -> dict[str, int] | None:
         detail = as_fields(detail)
         ttl = getattr(detail, "ttl", None)
         if ttl in split:
-            split[ttl] += count(getattr(detail, "inputTokens", None))
+            split[ttl] = min(split[ttl] + count(getattr(detail, "inputTokens", None)), MAX_COUNT)
     if not any(split.values()):
         return None
     split["5m"] += max(write - split["5m"] - split["1h"], 0)
@@ -182,29 +185,32 @@ def header_usage(headers: Any) -> Usage | None:
     """The ``x-amzn-bedrock-*-token-count`` headers of an InvokeModel answer (botocore lower-cases them)."""
     if not isinstance(headers, Mapping) or _HEADER_INPUT not in headers:
         return None
-    return cache_usage(
-        _header_count(headers.get(_HEADER_INPUT)),
-        _header_count(headers.get(_HEADER_OUTPUT)),
-        _header_count(headers.get(_HEADER_CACHE_READ)),
-        _header_count(headers.get(_HEADER_CACHE_WRITE)),
-    )
+    uncached = _header_count(headers.get(_HEADER_INPUT))
+    output = _header_count(headers.get(_HEADER_OUTPUT))
+    read = _header_count(headers.get(_HEADER_CACHE_READ))
+    write = _header_count(headers.get(_HEADER_CACHE_WRITE))
+    if not reported(uncached, output, read, write):
+        return None
+    return cache_usage(count(uncached), count(output), count(read), count(write))
 
 
-def _header_count(value: Any) -> int:
+def _header_count(value: Any) -> int | None:
+    """A header's count; None unless it is digits (then bounded like any count by ``count``)."""
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    return 0
+    return None
 
 
-def metrics_usage(metrics: Any) -> Usage:
-    """``amazon-bedrock-invocationMetrics`` of the last stream chunk."""
+def metrics_usage(metrics: Any) -> Usage | None:
+    """``amazon-bedrock-invocationMetrics`` of the last stream chunk; None when it has no count."""
     metrics = as_fields(metrics)
-    return cache_usage(
-        count(metrics.inputTokenCount),
-        count(metrics.outputTokenCount),
-        count(metrics.cacheReadInputTokenCount),
-        count(metrics.cacheWriteInputTokenCount),
-    )
+    uncached = metrics.inputTokenCount
+    output = metrics.outputTokenCount
+    read = metrics.cacheReadInputTokenCount
+    write = metrics.cacheWriteInputTokenCount
+    if not reported(uncached, output, read, write):
+        return None
+    return cache_usage(count(uncached), count(output), count(read), count(write))
 
 
 # -- Converse ---------------------------------------------------------------------------
@@ -251,7 +257,9 @@ def read_converse_event(call: InferenceCall, event: Any) -> bool:
     if "metadata" in event:
         metadata = as_fields(event["metadata"])
         if metadata.usage is not None:
-            call.usage = converse_usage(metadata.usage)
+            read = converse_usage(metadata.usage)
+            if read is not None:
+                call.usage = read
         _service_tier(call, metadata.serviceTier)
     elif "messageStop" in event:
         stop = as_fields(event["messageStop"]).stopReason
@@ -327,7 +335,7 @@ def read_payload(call: InferenceCall, payload: dict[str, Any]) -> None:
 
 def _read_embedding(call: InferenceCall, payload: dict[str, Any]) -> None:
     tokens = payload.get("inputTextTokenCount")  # Titan
-    if tokens is not None:
+    if reported(tokens):
         call.usage = Usage(count(tokens), 0)
     vectors = payload.get("embeddings")  # Cohere: a list, or a dict by embedding type
     if isinstance(vectors, dict):
@@ -351,7 +359,7 @@ def _read_choices(call: InferenceCall, payload: dict[str, Any]) -> None:
         message = as_fields(choice.message)
         texts.append(message.content if message is not None else choice.text)
     usage = as_fields(payload.get("usage"))
-    if usage is not None:
+    if usage is not None and reported(usage.prompt_tokens, usage.completion_tokens):
         call.usage = Usage(count(usage.prompt_tokens), count(usage.completion_tokens))
     if call.capture:
         call.content = _text_outputs(call, texts)
@@ -359,17 +367,19 @@ def _read_choices(call: InferenceCall, payload: dict[str, Any]) -> None:
 
 def _read_text_body(call: InferenceCall, payload: dict[str, Any]) -> None:
     """Llama, Titan text, Mistral (outputs), Cohere Command and Command R bodies."""
-    if "prompt_token_count" in payload or "generation_token_count" in payload:  # Llama
-        call.usage = Usage(
-            count(payload.get("prompt_token_count")), count(payload.get("generation_token_count"))
-        )
+    prompt, generation = payload.get("prompt_token_count"), payload.get("generation_token_count")
+    if reported(prompt, generation):  # Llama
+        call.usage = Usage(count(prompt), count(generation))
     results = payload.get("results")  # Titan text
     if isinstance(results, list) and "inputTextTokenCount" in payload:
-        output = sum(count(as_fields(r).tokenCount) for r in results if isinstance(r, dict))
-        call.usage = Usage(count(payload["inputTextTokenCount"]), output)
+        counts = [as_fields(r).tokenCount for r in results if isinstance(r, dict)]
+        if reported(payload["inputTextTokenCount"], *counts):
+            output = min(sum(count(tokens) for tokens in counts), MAX_COUNT)
+            call.usage = Usage(count(payload["inputTextTokenCount"]), output)
     meta = payload.get("meta")
     billed = as_fields(meta.get("billed_units")) if isinstance(meta, dict) else None
-    if billed is not None:  # Cohere, when the body says what it billed
+    # Cohere, when the body says what it billed
+    if billed is not None and reported(billed.input_tokens, billed.output_tokens):
         call.usage = Usage(count(billed.input_tokens), count(billed.output_tokens))
     texts: list[Any] = []
     for index, entry in enumerate(_entries(payload)):
@@ -432,8 +442,10 @@ def read_invoke_chunk(call: InferenceCall, event: Any) -> bool:
             call.usage = metrics_usage(metrics)
         elif call.partial_usage:
             # Claude's message_delta carried no usage: Bedrock's final count of the output.
-            call.usage.output_tokens = count(as_fields(metrics).outputTokenCount)
-            call.partial_usage = False
+            tokens = as_fields(metrics).outputTokenCount
+            if sound(tokens):
+                call.usage.output_tokens = count(tokens)
+                call.partial_usage = False
     return output
 
 

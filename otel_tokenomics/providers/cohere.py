@@ -49,7 +49,7 @@ from otel_tokenomics.providers import cohere_prompt
 from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, integer, number, stop_sequences, strings
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, as_fields, count, field
+from otel_tokenomics.usage import Usage, as_fields, count, field, reported
 from otel_tokenomics.wrapping import (
     Endpoint,
     MethodPatcher,
@@ -128,16 +128,17 @@ read_embed_request = _request_reader(_EMBED_FIELDS)
 
 
 def _billed_or_processed(billed: Any, tokens: Any) -> tuple[Any, Any] | None:
-    """The (input, output) counts to record: billed ones, else processed ones, else None."""
+    """The (input, output) counts to record: billed ones, else processed ones, else None
+    (neither has a count: see :func:`otel_tokenomics.usage.reported`)."""
     billed = as_fields(billed)
     if billed is not None:
-        billed_in, billed_out = billed.input_tokens, billed.output_tokens
-        if billed_in is not None or billed_out is not None:
+        billed_in, billed_out = field(billed, "input_tokens"), field(billed, "output_tokens")
+        if reported(billed_in, billed_out):
             return billed_in, billed_out
     tokens = as_fields(tokens)
     if tokens is not None:
-        used_in, used_out = tokens.input_tokens, tokens.output_tokens
-        if used_in is not None or used_out is not None:
+        used_in, used_out = field(tokens, "input_tokens"), field(tokens, "output_tokens")
+        if reported(used_in, used_out):
             return used_in, used_out
     return None
 
@@ -170,8 +171,8 @@ def embed_usage(meta: Any) -> Usage | None:
     # Embed v4 reports billed image tokens next to input_tokens (the text), and bills
     # them at a price of their own. A text_tokens count, where sent, is the text part
     # exactly; processed counts would hold the images too.
-    reported_text = field(billed, "text_tokens")
-    text = count(reported_text if reported_text is not None else field(billed, "input_tokens"))
+    text_tokens = field(billed, "text_tokens")
+    text = count(text_tokens if text_tokens is not None else field(billed, "input_tokens"))
     usage = Usage(text + images, 0)
     usage.text_input_tokens = text or None
     usage.image_input_tokens = images

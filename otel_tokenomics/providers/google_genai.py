@@ -44,7 +44,7 @@ from otel_tokenomics.providers.gemini_prompt import (
 from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop_sequences
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, as_fields, count
+from otel_tokenomics.usage import MAX_COUNT, Usage, as_fields, count, reported
 from otel_tokenomics.wrapping import (
     Adopt,
     Endpoint,
@@ -163,17 +163,21 @@ def _by_modality(*lists: Any) -> dict[str, int] | None:
             if modality is not None and tokens:
                 if totals is None:
                     totals = {}
-                totals[modality] = totals.get(modality, 0) + tokens
+                totals[modality] = min(totals.get(modality, 0) + tokens, MAX_COUNT)
     return totals
 
 
-def generate_usage(metadata: Any) -> Usage:
-    """``GenerateContentResponseUsageMetadata`` in the semconv arithmetic."""
+def generate_usage(metadata: Any) -> Usage | None:
+    """``GenerateContentResponseUsageMetadata`` in the semconv arithmetic; None without a count."""
     metadata = as_fields(metadata)
-    prompt = count(getattr(metadata, "prompt_token_count", None))
-    tool_use = count(getattr(metadata, "tool_use_prompt_token_count", None))
-    thoughts = count(getattr(metadata, "thoughts_token_count", None))
-    usage = Usage(prompt + tool_use, count(getattr(metadata, "candidates_token_count", None)) + thoughts)
+    prompt = getattr(metadata, "prompt_token_count", None)
+    tool_use = getattr(metadata, "tool_use_prompt_token_count", None)
+    thoughts = getattr(metadata, "thoughts_token_count", None)
+    candidates = getattr(metadata, "candidates_token_count", None)
+    if not reported(prompt, candidates, thoughts, tool_use):
+        return None
+    prompt, tool_use, thoughts = count(prompt), count(tool_use), count(thoughts)
+    usage = Usage(prompt + tool_use, count(candidates) + thoughts)
     # Part of the prompt by definition; a larger count is malformed and would break the invariant.
     usage.cache_read_tokens = min(count(getattr(metadata, "cached_content_token_count", None)), prompt)
     usage.reasoning_tokens = thoughts
@@ -198,7 +202,7 @@ def generate_usage(metadata: Any) -> Usage:
 def embed_usage(response: Any) -> Usage | None:
     """Embeddings usage: ``usage_metadata`` where sent, else Vertex's per-embedding statistics."""
     metadata = as_fields(getattr(response, "usage_metadata", None))
-    if metadata is not None and getattr(metadata, "prompt_token_count", None) is not None:
+    if metadata is not None and reported(getattr(metadata, "prompt_token_count", None)):
         usage = Usage(count(getattr(metadata, "prompt_token_count", None)), 0)
         inputs = _by_modality(getattr(metadata, "prompt_tokens_details", None))
         if inputs:
@@ -210,8 +214,8 @@ def embed_usage(response: Any) -> Usage | None:
     for embedding in getattr(response, "embeddings", None) or ():
         statistics = getattr(embedding, "statistics", None)
         tokens = getattr(statistics, "token_count", None)
-        if tokens is not None:
-            total = (total or 0) + count(tokens)
+        if reported(tokens):
+            total = min((total or 0) + count(tokens), MAX_COUNT)
     return None if total is None else Usage(total, 0)
 
 
@@ -260,7 +264,9 @@ def _read_common(call: InferenceCall, response: Any) -> Any:
             call.set_finish_reason(index if type(index) is int else position, reason)
     metadata = getattr(response, "usage_metadata", None)
     if metadata is not None:
-        call.usage = generate_usage(metadata)
+        usage = generate_usage(metadata)
+        if usage is not None:  # a chunk without a count leaves the running total standing
+            call.usage = usage
         _price_context(call, response, metadata)
     return candidates
 

@@ -116,7 +116,9 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
         call.usage = grouped
     usage = field(chunk, "usage")  # only with stream_options.include_usage
     if usage is not None:
-        call.usage = completion_usage(usage)
+        read = completion_usage(usage)
+        if read is not None:
+            call.usage = read
     # An error payload that an old SDK yields as a chunk has no choices.
     choices = getattr(chunk, "choices", None)
     if choices:

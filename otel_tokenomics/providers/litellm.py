@@ -82,7 +82,7 @@ from otel_tokenomics.providers.openai import (
 from otel_tokenomics.request_fields import request_reader
 from otel_tokenomics.streams import CALL_ATTRIBUTE, observing_subclass
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import SOURCE_ESTIMATED, Usage, as_fields, count, field
+from otel_tokenomics.usage import SOURCE_ESTIMATED, Usage, as_fields, count, field, reported
 from otel_tokenomics.wrapping import may_trace, run, run_async, start_call
 
 # litellm's custom_llm_provider -> gen_ai.provider.name. Names not listed pass through.
@@ -173,12 +173,15 @@ def _ttl_split(details: Any) -> dict[str, int] | None:
     return split if any(split.values()) else None
 
 
-def litellm_usage(usage: Any) -> Usage:
-    """litellm's ``Usage`` (or its dict) in the semconv arithmetic: see the module docstring."""
+def litellm_usage(usage: Any) -> Usage | None:
+    """litellm's ``Usage`` (or its dict) in the semconv arithmetic: see the module docstring.
+    None when it has no count."""
     usage = as_fields(usage)
-    result = Usage(
-        count(getattr(usage, "prompt_tokens", None)), count(getattr(usage, "completion_tokens", None))
-    )
+    prompt_tokens = getattr(usage, "prompt_tokens", None)
+    completion_tokens = getattr(usage, "completion_tokens", None)
+    if not reported(prompt_tokens, completion_tokens):
+        return None
+    result = Usage(count(prompt_tokens), count(completion_tokens))
     details = as_fields(getattr(usage, "prompt_tokens_details", None))
     read = write = 0
     if details is not None:
@@ -286,7 +289,10 @@ def read_chat_response(call: InferenceCall, response: Any) -> None:
             call.set_finish_reason(index if type(index) is int else position, reason)
     usage = getattr(response, "usage", None)
     if usage is not None and not _hidden(response).get("cache_hit"):
-        call.usage = litellm_usage(usage)
+        read = litellm_usage(usage)
+        # litellm gives a response whose provider sent no usage a Usage of zeros, and a usage
+        # without prompt_tokens a 0 for it: a prompt is never 0 tokens, so that is no count.
+        call.usage = read if read is not None and read.input_tokens else None
     _read_tier(call, response, usage)
     if call.capture:
         call.content = [_output_message(choice) for choice in choices]
@@ -315,8 +321,9 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
 def read_embedding_response(call: InferenceCall, response: Any) -> None:
     _read_model(call, response)
     usage = getattr(response, "usage", None)
-    if usage is not None and not _hidden(response).get("cache_hit"):
-        call.usage = Usage(count(getattr(as_fields(usage), "prompt_tokens", None)), 0)
+    prompt_tokens = getattr(as_fields(usage), "prompt_tokens", None)
+    if usage is not None and reported(prompt_tokens) and not _hidden(response).get("cache_hit"):
+        call.usage = Usage(count(prompt_tokens), 0)
     data = getattr(response, "data", None)
     if isinstance(data, list) and data:
         first = data[0]
@@ -389,10 +396,13 @@ def _reported_usage(stream: Any) -> tuple[Usage | None, Any]:
         usage = getattr(chunk, "usage", None)
         if usage is None:
             continue
+        read = litellm_usage(usage)
+        if read is None:
+            continue
         if last is None:
             last = usage
-        found.append(litellm_usage(usage))
-        if found[-1].input_tokens and found[-1].output_tokens:
+        found.append(read)
+        if read.input_tokens and read.output_tokens:
             break
     if not found:
         return None, None
@@ -410,7 +420,7 @@ def _estimated_usage(stream: Any) -> Usage | None:
     if estimate is None or type(estimate).__name__ == "UnreportedUsage":
         return None
     usage = litellm_usage(estimate)
-    if not (usage.input_tokens or usage.output_tokens):
+    if usage is None or not (usage.input_tokens or usage.output_tokens):
         return None
     usage.source = SOURCE_ESTIMATED
     return usage

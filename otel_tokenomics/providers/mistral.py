@@ -58,7 +58,7 @@ from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop, strings, text
 from otel_tokenomics.streams import follow_stream
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, as_fields, count, field
+from otel_tokenomics.usage import Usage, as_fields, count, field, reported
 from otel_tokenomics.wrapping import Adopt, Endpoint, MethodPatcher, finish, start_call
 
 MISTRAL = "mistral_ai"
@@ -121,11 +121,17 @@ read_embed_request = _reader(_EMBED_FIELDS)
 # -- usage and responses --------------------------------------------------------------------
 
 
-def mistral_usage(usage: Any) -> Usage:
-    """``UsageInfo`` in the semconv arithmetic (see the module docstring)."""
+def mistral_usage(usage: Any) -> Usage | None:
+    """``UsageInfo`` in the semconv arithmetic (see the module docstring); None without a count."""
     usage = as_fields(usage)
-    prompt = count(field(usage, "prompt_tokens"))
-    result = Usage(prompt, count(field(usage, "completion_tokens")))
+    prompt = field(usage, "prompt_tokens")
+    completion = field(usage, "completion_tokens")
+    prompt = count(prompt)
+    # mistralai's models fill a count the API left out with 0, so an empty usage reads as
+    # zeros; a prompt is never 0 tokens, so without one there is no count to trust.
+    if not prompt:
+        return None
+    result = Usage(prompt, count(completion))
     details = field(usage, "prompt_tokens_details")
     if details is not None:
         # Part of the prompt by definition; a larger count is malformed and would break the invariant.
@@ -134,7 +140,9 @@ def mistral_usage(usage: Any) -> Usage:
 
 
 def _read_usage(call: InferenceCall, usage: Any) -> None:
-    call.usage = mistral_usage(usage)
+    read = mistral_usage(usage)
+    if read is not None:  # a stream chunk without a count leaves an earlier one standing
+        call.usage = read
     tier = field(as_fields(usage), "service_tier")  # 3.x models it; the API sends it regardless
     if isinstance(tier, str) and tier:
         call.set_attribute(sc.TOKENOMICS_RESPONSE_SERVICE_TIER, tier)
@@ -200,8 +208,9 @@ def read_completion_event(call: InferenceCall, event: Any) -> bool:
 def read_embed_response(call: InferenceCall, response: Any) -> None:
     _read_ids(call, response)
     usage = getattr(response, "usage", None)
-    if usage is not None:
-        call.usage = Usage(count(field(as_fields(usage), "prompt_tokens")), 0)
+    prompt_tokens = field(as_fields(usage), "prompt_tokens")
+    if usage is not None and reported(prompt_tokens):
+        call.usage = Usage(count(prompt_tokens), 0)
     data = getattr(response, "data", None)
     if data:
         vector = getattr(data[0], "embedding", None)

@@ -48,7 +48,7 @@ from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import ollama_prompt
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Fields, Usage, count, field
+from otel_tokenomics.usage import Fields, Usage, count, field, reported
 from otel_tokenomics.wrapping import (
     Endpoint,
     MethodPatcher,
@@ -124,7 +124,10 @@ def read_usage(part: Any) -> Usage | None:
     prompt = field(part, "prompt_eval_count")
     if prompt is None:
         return None
-    usage = Usage(count(prompt), count(field(part, "eval_count")))
+    evaluated = field(part, "eval_count")
+    if not reported(prompt, evaluated):
+        return None
+    usage = Usage(count(prompt), count(evaluated))
     cached = field(part, "prompt_eval_cached_count")
     if cached is not None:
         # Part of the prompt count by definition; a larger value is malformed.

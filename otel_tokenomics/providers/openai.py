@@ -29,7 +29,7 @@ from otel_tokenomics.providers.openai_stream_usage import request_stream_usage
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, request_reader, stop, text
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, as_fields, count, field
+from otel_tokenomics.usage import Usage, as_fields, count, field, reported
 
 # -- request attributes -----------------------------------------------------------------
 
@@ -130,12 +130,14 @@ def _modality(value: Any) -> int | None:
     return (count(value) or None) if value else None
 
 
-def completion_usage(usage: Any) -> Usage:
-    """``CompletionUsage`` of chat/completions and legacy completions."""
+def completion_usage(usage: Any) -> Usage | None:
+    """``CompletionUsage`` of chat/completions and legacy completions; None if it reports no count."""
     usage = as_fields(usage)
-    result = Usage(
-        count(getattr(usage, "prompt_tokens", None)), count(getattr(usage, "completion_tokens", None))
-    )
+    prompt_tokens = getattr(usage, "prompt_tokens", None)
+    completion_tokens = getattr(usage, "completion_tokens", None)
+    if not reported(prompt_tokens, completion_tokens):
+        return None
+    result = Usage(count(prompt_tokens), count(completion_tokens))
     prompt = as_fields(getattr(usage, "prompt_tokens_details", None))
     if prompt is not None:
         result.cache_read_tokens = count(getattr(prompt, "cached_tokens", None))
@@ -193,10 +195,14 @@ def _stated_cost(usage: Any) -> float | None:
     return total
 
 
-def responses_usage(usage: Any) -> Usage:
-    """``ResponseUsage`` of the Responses API."""
+def responses_usage(usage: Any) -> Usage | None:
+    """``ResponseUsage`` of the Responses API; None if it reports no count."""
     usage = as_fields(usage)
-    result = Usage(count(getattr(usage, "input_tokens", None)), count(getattr(usage, "output_tokens", None)))
+    input_tokens = getattr(usage, "input_tokens", None)
+    output_tokens = getattr(usage, "output_tokens", None)
+    if not reported(input_tokens, output_tokens):
+        return None
+    result = Usage(count(input_tokens), count(output_tokens))
     details = as_fields(getattr(usage, "input_tokens_details", None))
     if details is not None:
         result.cache_read_tokens = count(getattr(details, "cached_tokens", None))
@@ -216,8 +222,9 @@ def responses_usage(usage: Any) -> Usage:
     return result
 
 
-def embeddings_usage(usage: Any) -> Usage:
-    return Usage(count(getattr(as_fields(usage), "prompt_tokens", None)), 0)
+def embeddings_usage(usage: Any) -> Usage | None:
+    prompt_tokens = getattr(as_fields(usage), "prompt_tokens", None)
+    return Usage(count(prompt_tokens), 0) if reported(prompt_tokens) else None
 
 
 # -- responses --------------------------------------------------------------------------
@@ -270,6 +277,13 @@ def read_completion_response(call: InferenceCall, response: Any) -> None:
         ]
 
 
+def _read_chunk_usage(call: InferenceCall, usage: Any) -> None:
+    """A stream chunk's usage; one without a count leaves what an earlier chunk said."""
+    read = completion_usage(usage)
+    if read is not None:
+        call.usage = read
+
+
 def _finish_choice(call: InferenceCall, chunk: Any, choice: Any, reason: str, usage: Any) -> None:
     call.set_finish_reason(choice.index, reason)
     if usage is None and call.usage is None:
@@ -289,11 +303,15 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> Any:
         _read_common(call, chunk)
     usage = getattr(chunk, "usage", None)  # not modelled by SDKs older than the field
     if usage is not None:
-        call.usage = completion_usage(usage)
+        _read_chunk_usage(call, usage)
     choices = chunk.choices
     if not choices:
-        # The usage-only chunk that include_usage adds; ours alone if we asked for it.
-        return HIDE if usage is not None and call.usage_injected else True
+        # The usage-only chunk that include_usage adds is ours alone if we asked for it,
+        # whatever its usage says (a proxy may null it). Azure's first choice-less chunk
+        # (prompt_filter_results, before any finish) is the user's.
+        if call.usage_injected and (usage is not None or call.finish_reasons is not None):
+            return HIDE
+        return True
     output_text = call.output_text
     for choice in choices:
         delta = choice.delta
@@ -344,7 +362,7 @@ def read_completion_chunk(call: InferenceCall, chunk: Any) -> Any:
         _read_common(call, chunk)
     usage = getattr(chunk, "usage", None)
     if usage is not None:
-        call.usage = completion_usage(usage)
+        _read_chunk_usage(call, usage)
     choices = chunk.choices
     if not choices:
         return True
