@@ -124,6 +124,8 @@ class InferenceCall:
     # What every call starts with; __init__ sets only what differs per call, and
     # adapters overwrite the response fields as they read them.
     ended = False
+    # Set once our _record has ended the span, so a failure after that never ends it again.
+    span_ended = False
     response_id: str | None = None
     response_model: str | None = None
     # choice index -> finish reason; a dict because stream chunks name the index.
@@ -238,8 +240,7 @@ class InferenceCall:
             read_chunk = self.route.read_chunk
             output = True if read_chunk is None else read_chunk(self, chunk)
         except Exception:
-            report_internal_error("reading a stream chunk")
-            output = False
+            output = self.chunk_not_read(chunk)
         if output:
             if output is HIDE:
                 return False
@@ -252,6 +253,19 @@ class InferenceCall:
         else:
             self.quiet_chunk_count += 1
         return True
+
+    def chunk_not_read(self, chunk: Any) -> Any:
+        """What becomes of a chunk our reader failed on: the user's, unless it is the
+        usage-only chunk we asked for (no choices; a usage, or after the finish), which
+        the user never asked for and whose ``choices[0]`` would raise in their code."""
+        report_internal_error("reading a stream chunk")
+        if (
+            self.usage_injected
+            and not getattr(chunk, "choices", True)
+            and (getattr(chunk, "usage", None) is not None or self.finish_reasons is not None)
+        ):
+            return HIDE
+        return False
 
     def finish(self, response: Any) -> None:
         """A non-streamed response arrived: read it and end."""
@@ -288,10 +302,11 @@ class InferenceCall:
             self._record(error, outcome)
         except Exception:
             report_internal_error("ending a span")
-            try:
-                self.span.end()
-            except Exception:
-                report_internal_error("ending a span")
+            if not self.span_ended:
+                try:
+                    self.span.end()
+                except Exception:
+                    report_internal_error("ending a span")
 
     def _record(self, error: BaseException | None, outcome: str | None) -> None:
         duration = _perf_counter() - self.started_at
@@ -326,9 +341,13 @@ class InferenceCall:
             if error is not None:
                 span.set_status(Status(StatusCode.ERROR, _error_description(error_type, http_status)))
         span.end()
+        self.span_ended = True
         if self.telemetry.options.content_in_event:
             self.telemetry.emit_content_event(self, span)
-        metrics.record(self, duration, error_type, status, cost)
+        try:
+            metrics.record(self, duration, error_type, status, cost)
+        except Exception:
+            report_internal_error("recording metrics")
 
     def _charge(self, accounts: Accounts, status: str, cost: Cost | None, failed: bool) -> None:
         """Charge the workflow runs and budgets the call was made under; note the budget's state."""
@@ -425,7 +444,11 @@ class InferenceCall:
         if error_type is not None:
             attributes[sc.ERROR_TYPE] = error_type
         if self.telemetry.options.content_on_span:
-            attributes.update(self.output_content_attributes())
+            # Content is opt-in debugging: a failure there must not cost the usage and cost.
+            try:
+                attributes.update(self.output_content_attributes())
+            except Exception:
+                report_internal_error("capturing output content")
         return attributes
 
     def input_content_attributes(self) -> dict[str, str]:

@@ -97,8 +97,7 @@ def observe(call: InferenceCall, source: Iterator[Any], request_in_first_next: b
             try:
                 output = read_chunk(call, item)
             except Exception:
-                report_internal_error("reading a stream chunk")
-                output = False
+                output = call.chunk_not_read(item)
             if output:
                 if output is HIDE:
                     continue
