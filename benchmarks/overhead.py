@@ -215,6 +215,27 @@ CASES = {
 WORKLOADS = {"chat": "chat", "s10": f"stream {SMALL} chunks", "s200": f"stream {LARGE} chunks"}
 
 
+def run_once(bench: Bench, case: str, kind: str, problems: list[str]) -> bool:
+    """One call of ``case`` on workload ``kind``, flushed: notes in ``problems`` a span count
+    other than one per traced call, or a stream that did not deliver every chunk.
+    Returns whether the call is traced (its span, if any, is ``bench.exporter.last``)."""
+    fn, traced = bench.workload(case, kind)
+    bench.flush()
+    before = bench.exporter.count
+    bench.exporter.last = None
+    result = fn()
+    bench.flush()
+    made = bench.exporter.count - before
+    if made != (1 if traced else 0):
+        problems.append(f"{case}/{kind}: {made} spans, expected {1 if traced else 0}")
+    if kind != "chat":
+        want = SMALL if kind == "s10" else LARGE
+        if result != want:
+            problems.append(f"{case}/{kind}: {result} chunks, expected {want}")
+    bench.spans_expected += made
+    return traced
+
+
 def verify(bench: Bench) -> list[str]:
     """One call of every case: spans appear where expected, streams have the chunk count asked."""
     problems: list[str] = []
@@ -222,19 +243,7 @@ def verify(bench: Bench) -> list[str]:
     for case, (mode, _label) in CASES.items():
         bench.set_mode(mode)
         for kind in WORKLOADS:
-            fn, traced = bench.workload(case, kind)
-            bench.flush()
-            before = bench.exporter.count
-            bench.exporter.last = None
-            result = fn()
-            bench.flush()
-            made = bench.exporter.count - before
-            if made != (1 if traced else 0):
-                problems.append(f"{case}/{kind}: {made} spans, expected {1 if traced else 0}")
-            if kind != "chat":
-                want = SMALL if kind == "s10" else LARGE
-                if result != want:
-                    problems.append(f"{case}/{kind}: {result} chunks, expected {want}")
+            run_once(bench, case, kind, problems)
             if case in ("floor", "ours") and bench.exporter.last is not None:
                 keys[(case, kind)] = set(bench.exporter.last.attributes or {})
             if case.startswith("ours") and bench.exporter.last is not None:
@@ -244,7 +253,6 @@ def verify(bench: Bench) -> list[str]:
                         problems.append(
                             f"{case}/{kind}: span {key}={attributes.get(key)!r}, expected {value!r}"
                         )
-            bench.spans_expected += made
     bench.set_mode(None)
     for kind in WORKLOADS:
         floor, ours = keys.get(("floor", kind), set()), keys.get(("ours", kind), set())

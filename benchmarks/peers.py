@@ -40,7 +40,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import overhead  # noqa: E402
-from benchmarks.workloads import LARGE, SMALL  # noqa: E402
 
 # -- what goes into every venv --------------------------------------------------------------------
 
@@ -234,23 +233,10 @@ def verify(bench: PeerBench, cases: dict[str, tuple[str | None, str]]) -> tuple[
     for case, (mode, _label) in cases.items():
         bench.set_mode(mode)
         for kind in overhead.WORKLOADS:
-            fn, traced = bench.workload(case, kind)
-            bench.flush()
-            before = bench.exporter.count
-            bench.exporter.last = None
-            result = fn()
-            bench.flush()
-            made = bench.exporter.count - before
-            if made != (1 if traced else 0):
-                problems.append(f"{case}/{kind}: {made} spans, expected {1 if traced else 0}")
-            if kind != "chat":
-                want = SMALL if kind == "s10" else LARGE
-                if result != want:
-                    problems.append(f"{case}/{kind}: {result} chunks, expected {want}")
+            traced = overhead.run_once(bench, case, kind, problems)
             if traced and bench.exporter.last is not None:
                 attributes = dict(bench.exporter.last.attributes or {})
                 spans[f"{case}/{kind}"] = {"attributes": len(attributes), "usage": _usage_seen(attributes)}
-            bench.spans_expected += made
     bench.set_mode(None)
     if bench.unrestored:
         problems.append(f"not restored after uninstrument: {sorted(set(bench.unrestored))}")
