@@ -28,6 +28,15 @@ from loopback import LoopbackServer, Reply
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
+# A Claude answer's usage on Bedrock: uncached input, cache reads, writes split by TTL, output.
+CLAUDE_USAGE = {
+    "input_tokens": 100,
+    "cache_read_input_tokens": 2000,
+    "cache_creation_input_tokens": 1000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600},
+    "output_tokens": 50,
+}
+
 SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 SONNET_45_US = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 SONNET_45_GLOBAL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from bedrock_fakes import (
+    CLAUDE_USAGE,
     SONNET_45_GLOBAL,
     BedrockServer,
     anthropic_message,
@@ -28,13 +29,7 @@ ANTHROPIC_BODY = {
     "stop_sequences": ["END"],
     "messages": [{"role": "user", "content": "Say hello."}],
 }
-ANTHROPIC_USAGE = {
-    "input_tokens": 100,
-    "cache_read_input_tokens": 2000,
-    "cache_creation_input_tokens": 1000,
-    "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600},
-    "output_tokens": 50,
-}
+ANTHROPIC_USAGE = CLAUDE_USAGE
 # Claude Sonnet 4.5, global profile, per million: $3 in, $0.30 read, $3.75 / $6 writes, $15 out.
 SONNET_GLOBAL_TOTAL = 100 * 3e-6 + 2000 * 0.3e-6 + 400 * 3.75e-6 + 600 * 6e-6 + 50 * 15e-6
 

@@ -25,6 +25,7 @@ import openai_fakes
 import pytest
 import test_fault_properties as base
 from bedrock_fakes import (
+    CLAUDE_USAGE,
     SONNET_45_GLOBAL,
     BedrockServer,
     anthropic_message,
@@ -429,13 +430,7 @@ BEDROCK_REQUEST = json.dumps(
         "messages": [{"role": "user", "content": "Hi"}],
     }
 )
-BEDROCK_USAGE = {
-    "input_tokens": 100,
-    "cache_read_input_tokens": 2000,
-    "cache_creation_input_tokens": 1000,
-    "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600},
-    "output_tokens": 50,
-}
+BEDROCK_USAGE = CLAUDE_USAGE
 HEADERS = token_headers(100, 50, 2000, 1000)
 HEADER_COUNTS = tuple(HEADERS)
 
