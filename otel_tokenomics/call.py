@@ -74,6 +74,7 @@ class Route:
     __slots__ = (
         "attributes",
         "describe_error",
+        "is_own_chunk",
         "operation",
         "read_chunk",
         "read_input_content",
@@ -94,8 +95,12 @@ class Route:
         describe_error: Callable[[BaseException], tuple[str | None, int | None]] | None = None,
         read_prompt: Callable[[Mapping[str, Any]], Prompt] | None = None,
         read_output_text: Callable[[Any], list[str]] | None = None,
+        is_own_chunk: Callable[[InferenceCall, Any], bool] | None = None,
     ) -> None:
         self.operation = operation
+        # Whether a chunk exists only because we asked for it (OpenAI's include_usage):
+        # asked also when read_chunk failed on it, so it still never reaches the user.
+        self.is_own_chunk = is_own_chunk
         # Fills span attributes from the request body; only runs for recorded spans.
         self.read_request = read_request
         self.read_response = read_response
@@ -255,17 +260,16 @@ class InferenceCall:
         return True
 
     def chunk_not_read(self, chunk: Any) -> Any:
-        """What becomes of a chunk our reader failed on: the user's, unless it is the
-        usage-only chunk we asked for (no choices; a usage, or after the finish), which
-        the user never asked for and whose ``choices[0]`` would raise in their code."""
+        """What becomes of a chunk our reader failed on: the user's, unless the route says
+        it is ours alone (the usage chunk we asked for, whose missing ``choices[0]`` would
+        raise in the user's code)."""
         report_internal_error("reading a stream chunk")
-        if (
-            self.usage_injected
-            and not getattr(chunk, "choices", True)
-            and (getattr(chunk, "usage", None) is not None or self.finish_reasons is not None)
-        ):
-            return HIDE
-        return False
+        is_own_chunk = self.route.is_own_chunk
+        try:
+            return HIDE if is_own_chunk is not None and is_own_chunk(self, chunk) else False
+        except Exception:
+            report_internal_error("reading a stream chunk")
+            return False
 
     def finish(self, response: Any) -> None:
         """A non-streamed response arrived: read it and end."""

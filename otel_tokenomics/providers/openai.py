@@ -306,12 +306,7 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> Any:
         _read_chunk_usage(call, usage)
     choices = chunk.choices
     if not choices:
-        # The usage-only chunk that include_usage adds is ours alone if we asked for it,
-        # whatever its usage says (a proxy may null it). Azure's first choice-less chunk
-        # (prompt_filter_results, before any finish) is the user's.
-        if call.usage_injected and (usage is not None or call.finish_reasons is not None):
-            return HIDE
-        return True
+        return HIDE if injected_usage_chunk(call, chunk) else True
     output_text = call.output_text
     for choice in choices:
         delta = choice.delta
@@ -329,6 +324,17 @@ def read_chat_chunk(call: InferenceCall, chunk: Any) -> Any:
         if call.capture:
             _accumulator(call).add_chat_delta(choice)
     return True
+
+
+def injected_usage_chunk(call: InferenceCall, chunk: Any) -> bool:
+    """The choice-less chunk that include_usage adds, when we asked for it: ours alone,
+    whatever its usage says (a proxy may null it). Azure's first choice-less chunk
+    (prompt_filter_results, before any finish) is the user's."""
+    return (
+        call.usage_injected
+        and not getattr(chunk, "choices", True)
+        and (getattr(chunk, "usage", None) is not None or call.finish_reasons is not None)
+    )
 
 
 def _collect_other_delta(output_text: list[str], delta: Any) -> None:
@@ -740,6 +746,7 @@ ROUTES: dict[str, Route] = {
         read_input_content=chat_input_content,
         read_prompt=openai_prompt.chat_prompt,
         read_output_text=openai_prompt.chat_output_text,
+        is_own_chunk=injected_usage_chunk,
     ),
     "/responses": Route(
         "chat",
