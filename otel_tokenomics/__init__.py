@@ -46,9 +46,19 @@ def _installed(package: str) -> bool:
         return False
 
 
-def _instrumentor(target: str) -> Any:
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+def _adapters() -> list[tuple[str, Any]]:
+    """(entry-point name, adapter class) of every supported SDK that is installed."""
+    from otel_tokenomics.activation import load_adapter
+    from otel_tokenomics.providers import INSTRUMENTORS
+
+    found = []
+    for name, (package, target) in INSTRUMENTORS.items():
+        try:
+            if _installed(package):
+                found.append((name, load_adapter(target)))
+        except Exception:
+            logger.warning("otel-tokenomics could not load its adapter for %s", package, exc_info=True)
+    return found
 
 
 def instrument(
@@ -65,8 +75,8 @@ def instrument(
     nothing. It raises only :class:`PriceOverrideError`, for a bad price file,
     before patching anything; nothing else it does can raise.
     """
-    from otel_tokenomics import config, pricing
-    from otel_tokenomics.providers import INSTRUMENTORS
+    from otel_tokenomics import activation, config, pricing
+    from otel_tokenomics.sdk_versions import requirement_conflict
 
     config.forget_warnings()
     if prices is not None or not pricing.is_configured():
@@ -80,19 +90,21 @@ def instrument(
         logger.warning("otel-tokenomics could not configure manual calls", exc_info=True)
     active: list[str] = []
     with _lock:
-        for name, (package, target) in INSTRUMENTORS.items():
+        for name, adapter in _adapters():
             try:
-                if not _installed(package):
-                    continue
-                instrumentor = _instrumentor(target)
-                if not instrumentor.is_instrumented_by_opentelemetry:
-                    instrumentor.instrument(
-                        tracer_provider=tracer_provider, meter_provider=meter_provider, **options
+                if not activation.is_active(adapter):
+                    conflict = requirement_conflict(adapter.requirement)
+                    if conflict is not None:
+                        needs = adapter.requirement
+                        logger.warning("otel-tokenomics does not instrument %s: it needs %s", conflict, needs)
+                        continue
+                    activation.activate(
+                        adapter, tracer_provider=tracer_provider, meter_provider=meter_provider, **options
                     )
-                if instrumentor.is_instrumented_by_opentelemetry:
+                if activation.is_active(adapter):
                     active.append(name)
             except Exception:
-                logger.warning("otel-tokenomics could not instrument %s", package, exc_info=True)
+                logger.warning("otel-tokenomics could not instrument %s", adapter.package, exc_info=True)
     return active
 
 
@@ -132,18 +144,11 @@ def __getattr__(name: str) -> Any:
 
 def uninstrument() -> None:
     """Restore every SDK patched by :func:`instrument` (or by ``opentelemetry-instrument``)."""
-    from otel_tokenomics.providers import INSTRUMENTORS
+    from otel_tokenomics import activation
 
     with _lock:
-        for _name, (package, target) in INSTRUMENTORS.items():
-            try:
-                if not _installed(package):
-                    continue
-                instrumentor = _instrumentor(target)
-                if instrumentor.is_instrumented_by_opentelemetry:
-                    instrumentor.uninstrument()
-            except Exception:
-                logger.warning("otel-tokenomics could not uninstrument %s", package, exc_info=True)
+        for _name, adapter in _adapters():
+            activation.deactivate(adapter)
         try:
             # The SDK cannot remove a span processor: ours stay on the provider, inert.
             from otel_tokenomics import rollup
@@ -155,15 +160,6 @@ def uninstrument() -> None:
 
 def instrumented() -> list[str]:
     """Entry-point names of the instrumentors that are active now."""
-    from otel_tokenomics.providers import INSTRUMENTORS
+    from otel_tokenomics import activation
 
-    names = []
-    for name, (package, target) in INSTRUMENTORS.items():
-        if not _installed(package):
-            continue
-        try:
-            if _instrumentor(target).is_instrumented_by_opentelemetry:
-                names.append(name)
-        except Exception:
-            continue
-    return names
+    return [name for name, adapter in _adapters() if activation.is_active(adapter)]

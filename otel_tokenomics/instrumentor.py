@@ -1,45 +1,54 @@
-"""The base of every provider instrumentor: options, telemetry, and never raising."""
+"""The ``BaseInstrumentor`` of each SDK, as ``opentelemetry-instrument`` loads them (entry points).
+
+Each class names its entry point; the SDK's adapter module is imported only when the
+instrumentor is switched on, so the launcher loads no adapter of an SDK that is not
+installed. Switching on and off goes through :mod:`otel_tokenomics.activation`, the
+state that ``otel_tokenomics.instrument()`` uses too.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from otel_tokenomics.config import load_options
-from otel_tokenomics.telemetry import Telemetry
+from otel_tokenomics import activation
+from otel_tokenomics.providers import INSTRUMENTORS
 
 logger = logging.getLogger("otel_tokenomics")
 
 
-class Patcher(Protocol):
-    def patch(self) -> None: ...
-
-    def unpatch(self) -> None: ...
-
-
 class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Subclasses name their SDK and build the patcher for it.
+    """Subclasses name their entry point; the adapter it lists does the work.
 
     ``opentelemetry-instrument`` aborts every instrumentor after one that raises,
-    so ``_instrument`` logs and returns instead of raising.
+    so nothing here raises.
     """
 
-    #: import name of the SDK package
-    package: str = ""
-    #: pip requirement checked by ``instrument()``
-    requirement: str = ""
-    #: the SDK module whose import triggers the patch. ``instrument()`` must not
-    #: import SDKs the app may never use (google-genai alone takes most of a
-    #: second): the patch waits for the app's own import, or runs at once if the
-    #: module is already imported.
-    patch_when_imported: str = ""
+    #: the entry-point name, a key of ``otel_tokenomics.providers.INSTRUMENTORS``
+    entry_point: str = ""
+
+    @property
+    def adapter(self) -> type[activation.Adapter]:
+        return activation.load_adapter(INSTRUMENTORS[self.entry_point][1])
+
+    # BaseInstrumentor keeps this flag per instance; ours is the shared activation state,
+    # so otel_tokenomics.instrument() and this class see each other's switches.
+    @property  # type: ignore[override]
+    def _is_instrumented_by_opentelemetry(self) -> bool:
+        try:
+            return activation.is_active(self.adapter)
+        except Exception:
+            return False
+
+    @_is_instrumented_by_opentelemetry.setter
+    def _is_instrumented_by_opentelemetry(self, value: bool) -> None:
+        """BaseInstrumentor sets the flag after ``_instrument``; the activation state already says."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return (self.requirement,)
+        return (self.adapter.requirement,)
 
     def instrument(self, **kwargs: Any) -> Any:
         # opentelemetry-instrument checks our distribution's any-of list once and then
@@ -48,99 +57,80 @@ class TokenomicsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # (instrument() without skip_dep_check has BaseInstrumentor check it).
         if kwargs.get("skip_dep_check"):
             try:
-                from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+                from otel_tokenomics.sdk_versions import requirement_conflict
 
-                conflict = get_dependency_conflicts(self.instrumentation_dependencies())
+                conflict = requirement_conflict(self.adapter.requirement)
             except Exception:
                 conflict = None
             if conflict is not None:
-                logger.debug("otel-tokenomics does not instrument %s: %s", self.package, conflict)
+                logger.debug("otel-tokenomics does not instrument %s: %s", self.entry_point, conflict)
                 return None
         return super().instrument(**kwargs)
 
-    def make_patcher(self, telemetry: Telemetry) -> Patcher:
-        raise NotImplementedError
-
     def _instrument(self, **kwargs: Any) -> None:
-        patcher = None
         try:
-            from otel_tokenomics import pricing
-
-            pricing.configure_once(kwargs.get("prices"))
-            from otel_tokenomics.estimation import tokenizers
-
-            # lazy (default) loads an encoding in the background when first needed;
-            # preload starts both loads now; off never imports tiktoken.
-            tokenizers.configure(kwargs.get("tokenizer"))
-            telemetry = Telemetry(
-                load_options(kwargs),
-                tracer_provider=kwargs.get("tracer_provider"),
-                meter_provider=kwargs.get("meter_provider"),
-                logger_provider=kwargs.get("logger_provider"),
-            )
-            patcher = self.make_patcher(telemetry)
-            self._patcher = patcher
-            if self.patch_when_imported:
-                _patch_on_import(self.patch_when_imported, patcher, self.package)
-            else:
-                patcher.patch()
-        except ModuleNotFoundError:
-            logger.debug("%s is not installed; not instrumenting it", self.package)
-            self._undo(patcher)
+            adapter = self.adapter
         except Exception:
-            logger.warning("otel-tokenomics could not instrument %s", self.package, exc_info=True)
-            self._undo(patcher)
-
-    def _undo(self, patcher: Patcher | None) -> None:
-        if patcher is not None:
-            try:
-                deferred = _deferred.pop(id(patcher), None)
-                if deferred is not None:
-                    deferred.cancel()
-                patcher.unpatch()
-            except Exception:
-                logger.debug("undoing a partial patch of %s failed", self.package, exc_info=True)
-        self._patcher = None
+            logger.warning("otel-tokenomics has no adapter for %s", self.entry_point, exc_info=True)
+            return
+        activation.activate(adapter, **kwargs)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        patcher = getattr(self, "_patcher", None)
-        self._undo(patcher)
-
-
-class _DeferredPatch:
-    """One pending patch: applied when the module is imported, unless cancelled first.
-
-    wrapt's post-import hooks cannot be removed, so an ``uninstrument()`` before
-    the import leaves a hook that does nothing.
-    """
-
-    def __init__(self, patcher: Patcher, package: str) -> None:
-        self.patcher: Patcher | None = patcher
-        self.package = package
-
-    def cancel(self) -> None:
-        self.patcher = None
-
-    def __call__(self, module: Any) -> None:
-        patcher = self.patcher
-        if patcher is None:
-            return
-        self.patcher = None
         try:
-            patcher.patch()
-        except Exception:  # runs inside the app's import statement: never raise there
-            logger.warning("otel-tokenomics could not instrument %s", self.package, exc_info=True)
-            try:
-                patcher.unpatch()
-            except Exception:
-                logger.debug("undoing a partial patch of %s failed", self.package, exc_info=True)
+            activation.deactivate(self.adapter)
+        except Exception:
+            logger.debug("otel-tokenomics could not switch %s off", self.entry_point, exc_info=True)
 
 
-# id(patcher) -> its pending patch, so uninstrument() can cancel one not yet applied.
-_deferred: dict[int, _DeferredPatch] = {}
+class OpenAIInstrumentor(TokenomicsInstrumentor):
+    """Traces every call of the official ``openai`` SDK (and OpenAI-compatible endpoints)."""
+
+    entry_point = "tokenomics_openai"
 
 
-def _patch_on_import(module: str, patcher: Patcher, package: str) -> None:
-    deferred = _DeferredPatch(patcher, package)
-    _deferred[id(patcher)] = deferred
-    wrapt.register_post_import_hook(deferred, module)
+class AnthropicInstrumentor(TokenomicsInstrumentor):
+    """Traces the Messages calls of the official ``anthropic`` SDK, Bedrock and Vertex clients included."""
+
+    entry_point = "tokenomics_anthropic"
+
+
+class GoogleGenAIInstrumentor(TokenomicsInstrumentor):
+    """Traces the ``google-genai`` SDK (Gemini API and Vertex AI)."""
+
+    entry_point = "tokenomics_google_genai"
+
+
+class BedrockInstrumentor(TokenomicsInstrumentor):
+    """Traces Bedrock Runtime inference calls of every boto3 / botocore client."""
+
+    entry_point = "tokenomics_bedrock"
+
+
+class CohereInstrumentor(TokenomicsInstrumentor):
+    """Traces the ``cohere`` SDK."""
+
+    entry_point = "tokenomics_cohere"
+
+
+class MistralInstrumentor(TokenomicsInstrumentor):
+    """Traces the ``mistralai`` SDK."""
+
+    entry_point = "tokenomics_mistral"
+
+
+class GroqInstrumentor(TokenomicsInstrumentor):
+    """Traces the chat completions and embeddings of the official ``groq`` SDK."""
+
+    entry_point = "tokenomics_groq"
+
+
+class OllamaInstrumentor(TokenomicsInstrumentor):
+    """Traces the ``ollama`` SDK."""
+
+    entry_point = "tokenomics_ollama"
+
+
+class LiteLLMInstrumentor(TokenomicsInstrumentor):
+    """Traces ``litellm``'s completion and embedding calls."""
+
+    entry_point = "tokenomics_litellm"

@@ -32,7 +32,6 @@ from typing import Any
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import unwrap
 
 from otel_tokenomics.budgets import BudgetExceeded
 from otel_tokenomics.call import IN_CALL, OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
@@ -159,7 +158,7 @@ class StainlessInstrumentation:
         # wrapped again since cannot be taken out from under it.
         self._active = False
         for owner, name in reversed(self._patched):
-            unwrap(owner, name)
+            _unwrap(owner, name)
         self._patched.clear()
         for owner, name, original, replacement in reversed(self._replaced):
             if owner.__dict__.get(name) is replacement:
@@ -434,3 +433,14 @@ class StainlessInstrumentation:
             return await wrapped(*args, **kwargs)
         finally:
             self._end_raw_stream(instance)
+
+
+# wrapt 2 names the base of its proxies BaseObjectProxy; wrapt 1 has ObjectProxy only.
+_PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+
+
+def _unwrap(owner: Any, name: str) -> None:
+    """Put back what the wrapper at ``owner.name`` wraps (as opentelemetry-instrumentation's unwrap)."""
+    current = getattr(owner, name, None)
+    if isinstance(current, _PROXY) and hasattr(current, "__wrapped__"):
+        setattr(owner, name, current.__wrapped__)

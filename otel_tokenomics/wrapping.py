@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from otel_tokenomics.budgets import BudgetExceeded
 from otel_tokenomics.call import IN_CALL, InferenceCall, Route, report_internal_error
@@ -33,20 +32,26 @@ from otel_tokenomics.endpoints import default_port, provider_from_map
 from otel_tokenomics.streams import observe, observe_async
 from otel_tokenomics.telemetry import Telemetry
 
-try:  # the keys is_instrumentation_enabled() reads, read from one context lookup
+# The two keys opentelemetry-instrumentation's is_instrumentation_enabled() reads, read here
+# from one context lookup. Importing that module would load the propagators (entry points,
+# compiled patterns) at instrument() time for one string; tests/test_suppression_keys.py
+# checks that the key and the string are still the ones it reads.
+SUPPRESS_KEY_PLAIN = "suppress_instrumentation"
+try:
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
 
     def enabled_context() -> Any:
         """The current context, or None while instrumentation is suppressed in it."""
         current = otel_context.get_current()
-        if current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN):
+        if current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(SUPPRESS_KEY_PLAIN):
             return None
         return current
 
-except ImportError:  # pragma: no cover - older or newer opentelemetry-instrumentation
+except ImportError:  # pragma: no cover - an opentelemetry-api that moved the key
 
     def enabled_context() -> Any:
+        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
         return otel_context.get_current() if is_instrumentation_enabled() else None
 
 

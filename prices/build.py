@@ -304,9 +304,10 @@ def _content_hash(catalog: dict[str, Any]) -> str:
 def _serialize(catalog: dict[str, Any]) -> str:
     """JSON Lines: a header, then one model per line, each line starting with its provider.
 
-    The runtime reads the header and groups the lines by provider without parsing
-    them; a provider's models are parsed on its first lookup. One model per line
-    also keeps the diff of a price change to that model's line.
+    Each provider's lines come together, in the header's order: the runtime finds a
+    provider's block with one search and parses it on the provider's first lookup
+    (out of order, it falls back to grouping line by line). One model per line also
+    keeps the diff of a price change to that model's line.
     """
     header = {k: v for k, v in catalog.items() if k != "providers"}
     header["providers"] = [{k: v for k, v in p.items() if k != "models"} for p in catalog["providers"]]

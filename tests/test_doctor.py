@@ -950,12 +950,13 @@ def test_console_script_exit_status() -> None:
 def test_launcher_leaves_an_sdk_outside_its_range_alone(
     monkeypatch: pytest.MonkeyPatch, telemetry: Any
 ) -> None:
-    import opentelemetry.instrumentation.dependencies as dependencies
+    from otel_tokenomics import sdk_versions
+    from otel_tokenomics.instrumentor import OpenAIInstrumentor
 
-    from otel_tokenomics.providers.openai import OpenAIInstrumentor
-
-    real = dependencies.version
-    monkeypatch.setattr(dependencies, "version", lambda name: "0.28.1" if name == "openai" else real(name))
+    real = sdk_versions.installed_version
+    monkeypatch.setattr(
+        sdk_versions, "installed_version", lambda name: "0.28.1" if name == "openai" else real(name)
+    )
     instrumentor = OpenAIInstrumentor()
     # What opentelemetry-instrument does after its distribution-level check passed on another SDK.
     instrumentor.instrument(

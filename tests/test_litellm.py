@@ -42,8 +42,8 @@ from openai_fakes import CHAT_USAGE, chat_chunks, chat_completion, embeddings_re
 from opentelemetry.trace import StatusCode
 
 from otel_tokenomics.config import load_options
-from otel_tokenomics.providers.litellm import LiteLLMInstrumentor, LiteLLMPatcher
-from otel_tokenomics.providers.openai import OpenAIInstrumentor
+from otel_tokenomics.instrumentor import LiteLLMInstrumentor, OpenAIInstrumentor
+from otel_tokenomics.providers.litellm import LiteLLMPatcher
 from otel_tokenomics.telemetry import Telemetry
 
 LITELLM_VERSION = tuple(int(part) for part in importlib.metadata.version("litellm").split(".")[:2])

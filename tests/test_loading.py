@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import pathlib
@@ -11,7 +12,10 @@ from typing import Any
 
 import tomllib
 from openai_fakes import Server, chat_completion, embeddings_response
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from otel_tokenomics.activation import load_adapter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -185,9 +189,17 @@ def test_entry_points_match_the_registry() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     entry_points = project["entry-points"]["opentelemetry_instrumentor"]
-    assert entry_points == {name: target for name, (_pkg, target) in INSTRUMENTORS.items()}
-    for name in entry_points:
+    assert list(entry_points) == list(INSTRUMENTORS)
+    for name, target in entry_points.items():
         assert name.startswith("tokenomics_")
+        module_name, _, class_name = target.partition(":")
+        instrumentor = getattr(importlib.import_module(module_name), class_name)
+        # Each entry point is a BaseInstrumentor of its own adapter, and that adapter's SDK.
+        assert issubclass(instrumentor, BaseInstrumentor)
+        assert instrumentor.entry_point == name
+        package, adapter_target = INSTRUMENTORS[name]
+        assert instrumentor().adapter is load_adapter(adapter_target)
+        assert instrumentor().adapter.package == package
     # Declared under instruments-any so a missing SDK never disables the others.
     assert "instruments" not in project["optional-dependencies"]
     assert project["optional-dependencies"]["instruments-any"]

@@ -418,7 +418,7 @@ def test_instrument_with_a_bad_env_file_raises(
 def test_entry_point_path_logs_and_leaves_every_call_unpriced(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, telemetry
 ) -> None:
-    from otel_tokenomics.providers.openai import OpenAIInstrumentor
+    from otel_tokenomics.instrumentor import OpenAIInstrumentor
 
     path = write(tmp_path, "team-prices.toml", _my_model('base = "no-such-model"\n'))
     monkeypatch.setenv("OTEL_TOKENOMICS_PRICES", str(path))

@@ -93,25 +93,19 @@ def disabled_instrumentations(environ: Mapping[str, str]) -> set[str]:
 
 
 def instrumented_now(entry_point: str) -> str:
-    """Whether our instrumentor for ``entry_point`` is active in this process; imports nothing."""
+    """Whether our adapter for ``entry_point`` is active in this process; imports nothing."""
     from otel_tokenomics.providers import INSTRUMENTORS
 
     _, target = INSTRUMENTORS[entry_point]
     module_name, _, class_name = target.partition(":")
     module = sys.modules.get(module_name)
-    if module is None:  # never imported, so never instrumented
+    activation = sys.modules.get("otel_tokenomics.activation")
+    if module is None or activation is None:  # never imported, so never switched on
         return NOT_INSTRUMENTED
-    # BaseInstrumentor is a singleton: this is the instance instrument() used.
-    instrumentor = getattr(module, class_name)()
-    patcher = getattr(instrumentor, "_patcher", None)
-    if not instrumentor.is_instrumented_by_opentelemetry or patcher is None:
+    adapter = getattr(module, class_name)
+    if not activation.is_active(adapter):
         return NOT_INSTRUMENTED
-    from otel_tokenomics.instrumentor import _deferred
-
-    pending = _deferred.get(id(patcher))
-    if pending is not None and pending.patcher is not None:
-        return WAITING
-    return PATCHED
+    return WAITING if activation.is_waiting(adapter) else PATCHED
 
 
 def check_sdks(

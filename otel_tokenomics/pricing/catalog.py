@@ -4,20 +4,21 @@
 the genai-prices data plus ``prices/corrections.toml``: a JSON header line, then
 one JSON line per model, in each provider's order. Each model has match rules
 (equals, starts_with, ends_with, contains, regex, and/or); the first entry that
-matches wins, as in the source. Loading reads the file and groups the lines by
-provider without parsing them; a provider's lines are parsed and its rules
-compiled on its first lookup, so a process that only calls OpenAI never parses
-OpenRouter's thousand entries.
+matches wins, as in the source. Loading reads the file and finds where each
+provider's lines start, without splitting or parsing them; a provider's lines are
+split, parsed and its rules compiled on its first lookup, so a process that only
+calls OpenAI never parses OpenRouter's thousand entries.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -125,7 +126,10 @@ def exact_ids(raw: Mapping[str, Any]) -> list[str]:
 
 
 class ProviderCatalog:
-    def __init__(self, raw: Mapping[str, Any], lines: list[str] | None = None) -> None:
+    def __init__(
+        self, raw: Mapping[str, Any], lines: Sequence[str | bytes] | Callable[[], list[bytes]] | None = None
+    ) -> None:
+        """``lines``: the provider's JSON lines, or what returns them; None: ``raw["models"]``."""
         self.id: str = raw["id"]
         self.name: str = raw.get("name", self.id)
         self.fallback: list[str] = list(raw.get("fallback", ()))
@@ -145,7 +149,10 @@ class ProviderCatalog:
         if models is None:
             with self._lock:
                 if self._raw_models is None:
-                    self._raw_models = [json.loads(line) for line in self._lines or ()]
+                    lines = self._lines or ()
+                    if callable(lines):
+                        lines = lines()
+                    self._raw_models = [json.loads(line) for line in lines]
                 models = self._raw_models
         return models
 
@@ -182,7 +189,11 @@ class ProviderCatalog:
 class Catalog:
     """The catalog from a mapping with ``providers[*].models`` (tests, tools) or :meth:`from_lines`."""
 
-    def __init__(self, raw: Mapping[str, Any], lines: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        raw: Mapping[str, Any],
+        lines: Mapping[str, Sequence[str | bytes] | Callable[[], list[bytes]]] | None = None,
+    ) -> None:
         self.version: str = raw["version"]
         self.currency: str = raw.get("currency", "USD")
         self.source: Mapping[str, Any] = raw.get("source", {})
@@ -193,18 +204,39 @@ class Catalog:
         }
 
     @classmethod
-    def from_lines(cls, text: str) -> Catalog:
-        """Parse the header; group the model lines by provider, unparsed."""
-        header, _, body = text.partition("\n")
-        by_provider: dict[str, list[str]] = {}
-        for line in body.splitlines():
-            # Each line starts with {"provider":"<id>", as the build writes it.
-            provider = line[13 : line.index('"', 13)]
-            group = by_provider.get(provider)
-            if group is None:
-                group = by_provider[provider] = []
-            group.append(line)
-        return cls(json.loads(header), by_provider)
+    def from_lines(cls, text: str | bytes) -> Catalog:
+        """Parse the header; find where each provider's lines start, and leave them unsplit.
+
+        The build writes each provider's lines together, in the header's order, each
+        line starting with ``{"provider":"<id>",``: one search per provider finds its
+        block. Splitting the 550 KB body into lines at start-up cost more than all
+        the rest of ``instrument()``. Counting, not splitting, proves the order: when
+        every line lies in its own provider's block the blocks are used, else the
+        lines are grouped one by one.
+        """
+        # Bytes: the catalog has non-ASCII names, and a str holding one costs 2 to 4 bytes
+        # per character to search.
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        header, _, body = data.partition(b"\n")
+        raw = json.loads(header)
+        body = b"\n" + body  # every line then starts after a newline
+        starts: list[tuple[int, str]] = []
+        at = 0
+        for provider in raw["providers"]:
+            found = body.find(_line_start(provider["id"]), at)
+            if found >= 0:
+                starts.append((found, provider["id"]))
+                at = found
+        ends = [start for start, _id in starts[1:]] + [len(body)]
+        spans = [(provider_id, start, end) for (start, provider_id), end in zip(starts, ends, strict=True)]
+        in_place = sum(body.count(_line_start(provider_id), start, end) for provider_id, start, end in spans)
+        if in_place != body.count(b'\n{"provider":'):
+            return cls(raw, _grouped(body))
+        blocks: dict[str, Sequence[str | bytes] | Callable[[], list[bytes]]] = {
+            provider_id: functools.partial(_provider_lines, body, start, end, provider_id)
+            for provider_id, start, end in spans
+        }
+        return cls(raw, blocks)
 
     def find(self, provider: str, model_id: str) -> ModelPrices | None:
         """``model_id`` (one lower-cased spelling) under ``provider`` or its fallbacks."""
@@ -251,6 +283,26 @@ class Catalog:
         ]
 
 
+def _line_start(provider_id: str) -> bytes:
+    return b'\n{"provider":' + json.dumps(provider_id).encode() + b","
+
+
+def _provider_lines(body: bytes, start: int, end: int, provider_id: str) -> list[bytes]:
+    """The lines of ``provider_id`` in its block ``body[start:end]``."""
+    head = _line_start(provider_id)[1:]
+    return [line for line in body[start:end].split(b"\n") if line.startswith(head)]
+
+
+def _grouped(body: bytes) -> dict[str, Sequence[str | bytes] | Callable[[], list[bytes]]]:
+    """Every line under its provider, whatever their order."""
+    by_provider: dict[str, list[bytes]] = {}
+    for line in body.split(b"\n"):
+        if line.startswith(b'{"provider":'):
+            provider = json.loads(line[12 : line.index(b",", 12)])
+            by_provider.setdefault(provider, []).append(line)
+    return dict(by_provider)
+
+
 _catalog: Catalog | None = None
 _load_lock = threading.Lock()
 
@@ -271,7 +323,7 @@ def load_catalog() -> Catalog:
                 try:
                     # A plain file read: importlib.resources alone costs more to
                     # import than the whole catalog takes to load.
-                    with open(CATALOG_FILE, encoding="utf-8") as file:
+                    with open(CATALOG_FILE, "rb") as file:
                         _catalog = Catalog.from_lines(file.read())
                 except Exception:
                     logger.error(

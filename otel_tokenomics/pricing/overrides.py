@@ -37,7 +37,6 @@ mistake in it can surface inside an LLM call.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -306,6 +305,8 @@ def _catalog_ids(pricer: Pricer, provider: str | None) -> list[str]:
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    import difflib  # only for a bad price file: not worth its import at every start-up
+
     close = difflib.get_close_matches(word.lower(), list(dict.fromkeys(choices)), n=3, cutoff=0.75)
     if not close:
         return ""

@@ -26,8 +26,8 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan
 
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import IN_CALL, Route, report_internal_error
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.anthropic_messages import (
     BEDROCK,
     input_content,
@@ -132,12 +132,13 @@ class AnthropicPatcher:
                 base.start_api_call_span = original
 
 
-class AnthropicInstrumentor(TokenomicsInstrumentor):
+class AnthropicAdapter(Adapter):
     """Traces the Messages calls of the official ``anthropic`` SDK, Bedrock and Vertex clients included."""
 
     package = "anthropic"
     requirement = "anthropic >= 1.0.0"
     patch_when_imported = "anthropic"
 
-    def make_patcher(self, telemetry: Telemetry) -> AnthropicPatcher:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> AnthropicPatcher:
         return AnthropicPatcher(telemetry)

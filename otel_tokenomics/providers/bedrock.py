@@ -35,10 +35,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.budgets import BudgetExceeded
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
 from otel_tokenomics.endpoints import default_port
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.anthropic_messages import input_content as anthropic_input_content
 from otel_tokenomics.providers.anthropic_messages import read_event as read_anthropic_event
 from otel_tokenomics.providers.anthropic_messages import read_response as read_anthropic_response
@@ -854,12 +854,13 @@ class BedrockPatch:
         return endpoint
 
 
-class BedrockInstrumentor(TokenomicsInstrumentor):
+class BedrockAdapter(Adapter):
     """Traces Bedrock Runtime inference calls of every boto3 / botocore client."""
 
     package = "botocore"
     requirement = "botocore >= 1.34.116"
     patch_when_imported = "botocore.client"
 
-    def make_patcher(self, telemetry: Telemetry) -> BedrockPatch:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> BedrockPatch:
         return BedrockPatch(telemetry)

@@ -43,8 +43,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import cohere_prompt
 from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, integer, number, stop_sequences, strings
@@ -560,7 +560,7 @@ class CoherePatcher(MethodPatcher):
         return traced
 
 
-class CohereInstrumentor(TokenomicsInstrumentor):
+class CohereAdapter(Adapter):
     """Traces the ``cohere`` SDK's v2 client: chat, chat streams and embeddings."""
 
     package = "cohere"
@@ -569,5 +569,6 @@ class CohereInstrumentor(TokenomicsInstrumentor):
     # The module of the classes wrapped; ``cohere.v2.client`` (V2Client) imports it first thing.
     patch_when_imported = "cohere.v2.raw_client"
 
-    def make_patcher(self, telemetry: Telemetry) -> CoherePatcher:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> CoherePatcher:
         return CoherePatcher(telemetry)

@@ -33,8 +33,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.gemini_prompt import (
     append_candidate_texts,
     embed_prompt,
@@ -623,12 +623,13 @@ class GoogleGenAIPatcher(MethodPatcher):
         return traced
 
 
-class GoogleGenAIInstrumentor(TokenomicsInstrumentor):
+class GoogleGenAIAdapter(Adapter):
     """Traces the official ``google-genai`` SDK: Gemini API and Vertex AI."""
 
     package = "google.genai"
     requirement = "google-genai >= 1.0.0"
     patch_when_imported = "google.genai.models"
 
-    def make_patcher(self, telemetry: Telemetry) -> GoogleGenAIPatcher:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> GoogleGenAIPatcher:
         return GoogleGenAIPatcher(telemetry)

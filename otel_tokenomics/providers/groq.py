@@ -37,10 +37,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import InferenceCall, Route
 from otel_tokenomics.endpoints import provider_from_map
 from otel_tokenomics.estimation.prompt import Message, Prompt
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import openai_prompt
 from otel_tokenomics.providers.openai import (
     CHAT_REQUEST_FIELDS,
@@ -265,14 +265,15 @@ def client_provider(overrides: Mapping[str, str]) -> Callable[[Any], str]:
     return provider
 
 
-class GroqInstrumentor(TokenomicsInstrumentor):
+class GroqAdapter(Adapter):
     """Traces the chat completions and embeddings of the official ``groq`` SDK."""
 
     package = "groq"
     requirement = "groq >= 0.4.0"
     patch_when_imported = "groq"
 
-    def make_patcher(self, telemetry: Telemetry) -> StainlessInstrumentation:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> StainlessInstrumentation:
         return StainlessInstrumentation(
             "groq",
             ROUTES,

@@ -63,6 +63,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import (
     IN_CALL,
     OUTCOME_CLOSED_EARLY,
@@ -72,7 +73,6 @@ from otel_tokenomics.call import (
     report_internal_error,
 )
 from otel_tokenomics.endpoints import default_port, provider_for_host
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers.openai import (
     CHAT_REQUEST_FIELDS,
     EMBEDDINGS_REQUEST_FIELDS,
@@ -822,12 +822,13 @@ class LiteLLMPatcher:
         return traced
 
 
-class LiteLLMInstrumentor(TokenomicsInstrumentor):
+class LiteLLMAdapter(Adapter):
     """Traces ``litellm`` calls under the provider that serves them."""
 
     package = "litellm"
     requirement = "litellm >= 1.80.0"
     patch_when_imported = "litellm"
 
-    def make_patcher(self, telemetry: Telemetry) -> LiteLLMPatcher:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> LiteLLMPatcher:
         return LiteLLMPatcher(telemetry)

@@ -42,16 +42,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import propagate
-
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import (
     IN_CALL,
     InferenceCall,
     Route,
     report_internal_error,
 )
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import mistral_prompt
 from otel_tokenomics.providers.prompt_parts import add_tool_call_texts
 from otel_tokenomics.providers.prompt_parts import get as _get
@@ -276,6 +274,10 @@ def _folding(original: Callable[..., Any]) -> Callable[..., Any]:
         if tracing_enabled and IN_CALL.get():
             try:
                 if not _sdk_owned(tracer):
+                    # Imported here: the propagators load entry points, a cost at instrument()
+                    # for a path only the SDK's own tracing takes.
+                    from opentelemetry import propagate
+
                     # What the SDK's span would have sent, naming ours instead.
                     propagate.inject(request.headers)
                     return request, span
@@ -394,7 +396,7 @@ class MistralPatcher(MethodPatcher):
         return self.traced(original, start, adopt or finish)
 
 
-class MistralInstrumentor(TokenomicsInstrumentor):
+class MistralAdapter(Adapter):
     """Traces chat, FIM and embeddings calls of the official ``mistralai`` SDK (2.x and later)."""
 
     package = "mistralai"
@@ -403,5 +405,6 @@ class MistralInstrumentor(TokenomicsInstrumentor):
     # and Embeddings are imported later, on first use, and patched then.
     patch_when_imported = "mistralai.client"
 
-    def make_patcher(self, telemetry: Telemetry) -> MistralPatcher:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> MistralPatcher:
         return MistralPatcher(telemetry)

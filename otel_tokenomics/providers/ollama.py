@@ -43,8 +43,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import InferenceCall, Route, report_internal_error
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import ollama_prompt
 from otel_tokenomics.request_fields import Put, integer, number, request_reader, stop
 from otel_tokenomics.telemetry import Telemetry
@@ -573,7 +573,7 @@ class OllamaPatcher(MethodPatcher):
             await parts.aclose()  # type: ignore[attr-defined]
 
 
-class OllamaInstrumentor(TokenomicsInstrumentor):
+class OllamaAdapter(Adapter):
     """Traces the official ``ollama`` Python SDK."""
 
     package = "ollama"
@@ -581,5 +581,6 @@ class OllamaInstrumentor(TokenomicsInstrumentor):
     # The module that defines the client classes; importing ollama imports it.
     patch_when_imported = "ollama._client"
 
-    def make_patcher(self, telemetry: Telemetry) -> OllamaPatcher:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> OllamaPatcher:
         return OllamaPatcher(telemetry)

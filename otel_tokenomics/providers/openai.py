@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_tokenomics import semconv as sc
+from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import HIDE, InferenceCall, Route
-from otel_tokenomics.instrumentor import TokenomicsInstrumentor
 from otel_tokenomics.providers import openai_prompt
 from otel_tokenomics.providers.openai_stream_usage import request_stream_usage
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, request_reader, stop, text
@@ -792,14 +792,15 @@ HELPER_STREAMS = (
 )
 
 
-class OpenAIInstrumentor(TokenomicsInstrumentor):
+class OpenAIAdapter(Adapter):
     """Traces every call of the official ``openai`` SDK (and OpenAI-compatible endpoints)."""
 
     package = "openai"
     requirement = "openai >= 1.0.0"
     patch_when_imported = "openai"
 
-    def make_patcher(self, telemetry: Telemetry) -> StainlessInstrumentation:
+    @classmethod
+    def make_patcher(cls, telemetry: Telemetry) -> StainlessInstrumentation:
         return StainlessInstrumentation(
             "openai",
             ROUTES,
