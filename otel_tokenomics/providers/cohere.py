@@ -32,6 +32,11 @@ manager that sends the request on entry and yields an ``HttpResponse`` whose
 ``data`` is the event generator; ours is followed in its place. The partner
 clients (``BedrockClientV2``, ``SagemakerClientV2``, ``OciClientV2``) share these
 classes and rewrite each request in an httpx hook: the hook names the provider.
+
+Opt-in content (:mod:`~otel_tokenomics.providers.chat_content`): the v2 messages as
+given (system ones stay in the history), the tool definitions, and the answer: text,
+thinking and the tool plan as reasoning parts, tool calls, Cohere's finish reason as
+mapped above. The documents of a RAG call are not recorded.
 """
 
 from __future__ import annotations
@@ -46,7 +51,18 @@ from otel_tokenomics import semconv as sc
 from otel_tokenomics.activation import Adapter
 from otel_tokenomics.call import OUTCOME_CLOSED_EARLY, InferenceCall, Route, report_internal_error
 from otel_tokenomics.providers import cohere_prompt
+from otel_tokenomics.providers.chat_content import (
+    REASONING,
+    TEXT,
+    ChatOutput,
+    capture_output,
+    generic_part,
+    image_url_part,
+    text_part,
+)
+from otel_tokenomics.providers.chat_content import chat_input_content as shared_chat_input_content
 from otel_tokenomics.providers.prompt_parts import get as _get
+from otel_tokenomics.providers.prompt_parts import items_of, text_of
 from otel_tokenomics.request_fields import Put, integer, number, stop_sequences, strings
 from otel_tokenomics.telemetry import Telemetry
 from otel_tokenomics.usage import Usage, as_fields, count, field, reported
@@ -211,6 +227,8 @@ def read_chat_response(call: InferenceCall, response: Any) -> None:
         usage = chat_usage(field(response, "meta"))
     if usage is not None:
         call.usage = usage
+    if call.capture:
+        capture_output(call, _add_response, response)
 
 
 def _delta_message(chunk: Any) -> Any:
@@ -285,8 +303,105 @@ _CHUNK_READERS: dict[str, Callable[[InferenceCall, Any], bool]] = {
 
 
 def read_chat_chunk(call: InferenceCall, chunk: Any) -> bool:
-    reader = _CHUNK_READERS.get(getattr(chunk, "type", None))  # type: ignore[arg-type]
-    return reader(call, chunk) if reader is not None else False
+    kind = getattr(chunk, "type", None)
+    reader = _CHUNK_READERS.get(kind)  # type: ignore[arg-type]
+    output = reader(call, chunk) if reader is not None else False
+    if call.capture:
+        add = _CHUNK_CONTENT.get(kind)  # type: ignore[arg-type]
+        if add is not None:
+            capture_output(call, add, chunk)
+    return output
+
+
+# -- opt-in content, in the semconv message shape ------------------------------------------------
+# A tool plan is the model's stated reasoning before its tool calls: a reasoning part,
+# after the content and before the calls, as the response lists them.
+_PLAN = "tool_plan"
+
+
+def _part(part: Any) -> dict[str, Any] | None:
+    """One content block of a message: text, thinking, an image, a document of a tool result."""
+    kind = _get(part, "type")
+    if kind == "text":
+        text = _get(part, "text")
+        return text_part(text) if isinstance(text, str) else None
+    if kind == "thinking":
+        thinking = _get(part, "thinking")
+        return {"type": REASONING, "content": thinking} if isinstance(thinking, str) else None
+    if kind == "image_url":
+        return image_url_part(_get(part, "image_url"))
+    return generic_part(kind, part)
+
+
+def _tool_plan(message: Any) -> list[dict[str, Any]]:
+    plan = text_of(_get(message, _PLAN))
+    return [{"type": REASONING, "content": plan}] if plan is not None else []
+
+
+def chat_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The v2 messages (system ones stay in the history, where Cohere takes them) and tools."""
+    return shared_chat_input_content(body, _part, _tool_plan)
+
+
+def _add_response(output: ChatOutput, response: Any) -> None:
+    """A ``V2ChatResponse``: one message; its finish reason comes from ``call.finish_reasons``."""
+    message = _get(response, "message")
+    answer = output.choice(0)
+    content = _get(message, "content")
+    # Text and thinking as a stream gathers them, so both read the same.
+    for index, block in enumerate([content] if isinstance(content, str) else items_of(content)):
+        slot = ("content", index)
+        kind = "text" if isinstance(block, str) else _get(block, "type")
+        if kind == "text":
+            answer.add_piece(slot, TEXT, block if isinstance(block, str) else _get(block, "text"))
+        elif kind == "thinking":
+            answer.add_piece(slot, REASONING, _get(block, "thinking"))
+        else:
+            answer.add_part(generic_part(kind, block))
+    answer.add_piece(_PLAN, REASONING, text_of(_get(message, _PLAN)))
+    # Cohere's tool calls carry no index: their order is theirs.
+    answer.add_tool_calls(_get(message, "tool_calls"))
+
+
+def _add_message_start(output: ChatOutput, chunk: Any) -> None:
+    output.choice(0)  # an answer that streams nothing more is still one (empty) message
+
+
+def _add_content(output: ChatOutput, chunk: Any) -> None:
+    """``content-start`` (names the block's type) and ``content-delta``: pieces of block ``index``."""
+    content = getattr(_delta_message(chunk), "content", None)
+    thinking = getattr(content, "thinking", None)
+    is_thinking = getattr(content, "type", None) == "thinking" or (isinstance(thinking, str) and thinking)
+    piece = thinking if is_thinking else getattr(content, "text", None)
+    slot = ("content", getattr(chunk, "index", None))
+    output.choice(0).add_piece(slot, REASONING if is_thinking else TEXT, piece)
+
+
+def _add_plan(output: ChatOutput, chunk: Any) -> None:
+    output.choice(0).add_piece(_PLAN, REASONING, getattr(_delta_message(chunk), _PLAN, None))
+
+
+def _add_tool_call(output: ChatOutput, chunk: Any) -> None:
+    """``tool-call-start`` has the id and name (arguments may begin there); deltas add arguments."""
+    tool_call = getattr(_delta_message(chunk), "tool_calls", None)
+    function = getattr(tool_call, "function", None)
+    output.choice(0).add_tool_call(
+        getattr(chunk, "index", None),
+        getattr(tool_call, "id", None),
+        getattr(function, "name", None),
+        getattr(function, "arguments", None),
+    )
+
+
+# Stream event type -> what it adds to the captured answer (read only with capture on).
+_CHUNK_CONTENT: dict[str, Callable[[ChatOutput, Any], None]] = {
+    "message-start": _add_message_start,
+    "content-start": _add_content,
+    "content-delta": _add_content,
+    "tool-plan-delta": _add_plan,
+    "tool-call-start": _add_tool_call,
+    "tool-call-delta": _add_tool_call,
+}
 
 
 def read_embed_response(call: InferenceCall, response: Any) -> None:
@@ -320,6 +435,7 @@ CHAT = Route(
     "chat",
     read_chat_request,
     read_chat_response,
+    read_input_content=chat_input_content,
     describe_error=describe_error,
     read_prompt=cohere_prompt.chat_prompt,
     read_output_text=cohere_prompt.chat_output_text,
@@ -329,6 +445,7 @@ CHAT_STREAM = Route(
     read_chat_request,
     read_chat_response,
     read_chat_chunk,
+    read_input_content=chat_input_content,
     describe_error=describe_error,
     read_prompt=cohere_prompt.chat_prompt,
 )

@@ -34,6 +34,11 @@ own tracer provider, a backend summing usage over spans would count every call
 twice. While one of our calls is open, that span is folded into ours: the hook
 gets no span, and the request's ``traceparent`` names ours. A span bound for the
 SDK-owned ("dedicated") provider, exported to Mistral only, is left alone.
+
+Opt-in content (:mod:`~otel_tokenomics.providers.chat_content`): the chat messages as
+given (system ones stay in the history), the tool definitions, and one answer per
+choice (thinking chunks as reasoning parts); FIM records its prompt, its suffix as a
+``generic`` part of type ``suffix``, and the completion.
 """
 
 from __future__ import annotations
@@ -51,7 +56,17 @@ from otel_tokenomics.call import (
     report_internal_error,
 )
 from otel_tokenomics.providers import mistral_prompt
-from otel_tokenomics.providers.prompt_parts import add_tool_call_texts
+from otel_tokenomics.providers.chat_content import (
+    REASONING,
+    TEXT,
+    ChatOutput,
+    capture_output,
+    generic_part,
+    image_url_part,
+    text_part,
+)
+from otel_tokenomics.providers.chat_content import chat_input_content as shared_chat_input_content
+from otel_tokenomics.providers.prompt_parts import add_tool_call_texts, items_of, text_of
 from otel_tokenomics.providers.prompt_parts import get as _get
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, stop, strings, text
 from otel_tokenomics.streams import follow_stream
@@ -168,6 +183,8 @@ def read_completion_response(call: InferenceCall, response: Any) -> None:
     usage = getattr(response, "usage", None)
     if usage is not None:
         _read_usage(call, usage)
+    if call.capture:
+        capture_output(call, _add_response, response)
 
 
 def read_completion_event(call: InferenceCall, event: Any) -> bool:
@@ -200,6 +217,8 @@ def read_completion_event(call: InferenceCall, event: Any) -> bool:
     usage = getattr(chunk, "usage", None)
     if usage is not None:
         _read_usage(call, usage)
+    if call.capture:
+        capture_output(call, _add_chunk, chunk)
     return output
 
 
@@ -216,11 +235,95 @@ def read_embed_response(call: InferenceCall, response: Any) -> None:
             call.set_attribute(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
 
+# -- opt-in content, in the semconv message shape ------------------------------------------------
+
+
+def _thinking_text(chunk: Any) -> str:
+    """A ``thinking`` chunk's text: the text chunks inside it (references carry none)."""
+    return "".join(
+        text for inner in items_of(_get(chunk, "thinking")) if isinstance(text := _get(inner, "text"), str)
+    )
+
+
+def _part(chunk: Any) -> dict[str, Any] | None:
+    """One content chunk of a message: text, thinking, an image, audio; anything else kept whole."""
+    kind = _get(chunk, "type")
+    if kind == "text":
+        text = _get(chunk, "text")
+        return text_part(text) if isinstance(text, str) else None
+    if kind == "thinking":
+        return {"type": REASONING, "content": _thinking_text(chunk)}
+    if kind == "image_url":
+        return image_url_part(_get(chunk, "image_url"))
+    if kind == "input_audio":
+        return {"type": "blob", "modality": "audio", "content": text_of(_get(chunk, "input_audio"))}
+    return generic_part(kind, chunk)
+
+
+def chat_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The chat messages (system ones stay in the history, where Mistral takes them) and tools."""
+    return shared_chat_input_content(body, _part)
+
+
+def fim_input_content(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill in the middle: the code before the gap, and the code after it as a part of its own."""
+    parts: list[dict[str, Any]] = []
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        parts.append(text_part(prompt))
+    suffix = body.get("suffix")
+    if isinstance(suffix, str) and suffix:
+        parts.append({"type": "generic", "generic_type": "suffix", "content": suffix})
+    return {sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": parts}]}
+
+
+def _add_content(output: ChatOutput, index: Any, content: Any) -> None:
+    """A message's (or a delta's) content into choice ``index``: text and thinking pieces are
+    joined with the ones before them of the same kind, as a stream splits them."""
+    message = output.choice(index)
+    if isinstance(content, str):
+        message.add_piece(TEXT, TEXT, content)
+        return
+    for chunk in items_of(content):
+        kind = _get(chunk, "type")
+        if kind == "text":
+            message.add_piece(TEXT, TEXT, _get(chunk, "text"))
+        elif kind == "thinking":
+            message.add_piece(REASONING, REASONING, _thinking_text(chunk))
+        else:
+            part = _part(chunk)
+            if part is not None:
+                message.add_part(part)
+
+
+def _choice_index(choice: Any, position: int) -> int:
+    index = getattr(choice, "index", None)
+    return index if type(index) is int else position
+
+
+def _add_response(output: ChatOutput, response: Any) -> None:
+    for position, choice in enumerate(getattr(response, "choices", None) or ()):
+        index = _choice_index(choice, position)
+        message = getattr(choice, "message", None)
+        _add_content(output, index, getattr(message, "content", None))
+        output.choice(index).add_tool_calls(getattr(message, "tool_calls", None))
+
+
+def _add_chunk(output: ChatOutput, event: Any) -> None:
+    chunk = getattr(event, "data", event)
+    for position, choice in enumerate(getattr(chunk, "choices", None) or ()):
+        index = _choice_index(choice, position)
+        delta = getattr(choice, "delta", None)
+        _add_content(output, index, getattr(delta, "content", None))
+        output.choice(index).add_tool_calls(getattr(delta, "tool_calls", None))
+
+
 CHAT = Route(
     "chat",
     read_chat_request,
     read_completion_response,
     read_completion_event,
+    read_input_content=chat_input_content,
     read_prompt=mistral_prompt.chat_prompt,
     read_output_text=mistral_prompt.completion_output_text,
 )
@@ -229,6 +332,7 @@ FIM = Route(
     read_fim_request,
     read_completion_response,
     read_completion_event,
+    read_input_content=fim_input_content,
     read_prompt=mistral_prompt.fim_prompt,
     read_output_text=mistral_prompt.completion_output_text,
 )
