@@ -4,6 +4,11 @@ The application's calls go on as if nothing were wrong: every one returns the SD
 answer, our spans are still made (and handed to the exporter), and memory stays bounded
 however many calls go by, because the only buffer in the way is the BatchSpanProcessor's
 fixed-size queue. No timing is asserted here (``benchmarks/exporter_down.py`` measures it).
+
+A down OTLP/HTTP endpoint does make RSS climb for a while (``benchmarks/exporter_down.py --floor``
+shows the same without us): each failed export's exception keeps the serialized batch alive in a
+reference cycle that only a full garbage collection frees. Our calls must add no such cycle of
+their own, so that all they allocate is freed as soon as the call and its span are done.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import logging
 import socket
 import threading
 import tracemalloc
+import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import openai
 import pytest
 from openai_fakes import Server, chat_completion
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
@@ -24,7 +31,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -201,3 +208,97 @@ def test_calls_go_on_with_a_failing_exporter_and_memory_stays_bounded(
     # The spans still alive are those in the queue and the batch being exported, not the calls made.
     assert live_spans <= QUEUE + BATCH, live_spans
     assert growth < GROWTH_BOUND, f"{growth} bytes more after {TRACED} more calls"
+
+
+class OutcomeProcessor(SpanProcessor):
+    """Counts ended spans by (input tokens, output tokens, error type) and keeps nothing."""
+
+    def __init__(self) -> None:
+        self.outcomes: collections.Counter[tuple[Any, Any, Any]] = collections.Counter()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        attributes = span.attributes or {}
+        self.outcomes[
+            attributes.get("gen_ai.usage.input_tokens"),
+            attributes.get("gen_ai.usage.output_tokens"),
+            attributes.get("error.type"),
+        ] += 1
+
+
+def _cyclic_garbage(calls: Callable[[], None]) -> list[Any]:
+    """The objects that only the cycle collector could free, of all ``calls`` made."""
+    gc.collect()
+    gc.garbage.clear()
+    # SAVEALL keeps what the collector finds unreachable in gc.garbage instead of freeing it.
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        calls()
+        gc.collect()
+        return list(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+# Whose objects are counted: other tests' exporter threads may still be making their own cycles.
+_CALL_PACKAGES = ("otel_tokenomics", "openai", "httpx", "httpx2", "opentelemetry", "pydantic")
+
+
+def _of_the_call(thing: Any) -> bool:
+    if isinstance(thing, types.FrameType):  # kept by an exception's traceback
+        filename = thing.f_code.co_filename
+        return filename == __file__ or any(f"/{package}/" in filename for package in _CALL_PACKAGES)
+    module = thing.__module__ if isinstance(thing, types.FunctionType) else type(thing).__module__
+    return isinstance(module, str) and module.split(".")[0] in _CALL_PACKAGES
+
+
+def test_our_calls_leave_no_reference_cycles(caplog: pytest.LogCaptureFixture) -> None:
+    server = Server()
+    server.json("/chat/completions", chat_completion())
+    server.chat_stream(path="/stream/chat/completions")
+    server.json("/down/chat/completions", {"error": {"message": "overloaded", "type": "server_error"}}, 503)
+    server.requests = collections.deque(maxlen=1)  # type: ignore[assignment]  # keep no history
+    client = server.client()
+    streaming = server.client(base_url="http://mock.test/stream")
+    failing = server.client(base_url="http://mock.test/down")
+    failures: collections.Counter[str] = collections.Counter()
+
+    def calls(count: int) -> None:
+        for _ in range(count):
+            client.chat.completions.create(model="o4-mini", messages=MESSAGES)
+            stream = streaming.chat.completions.create(
+                model="o4-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+            for _chunk in stream:
+                pass
+            try:
+                failing.chat.completions.create(model="o4-mini", messages=MESSAGES)
+            except openai.InternalServerError as error:
+                failures[type(error).__name__] += 1
+
+    checker = OutcomeProcessor()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(checker)
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    caplog.set_level(logging.WARNING, logger="otel_tokenomics")
+    calls(5)  # the SDK's own first-call caches, uninstrumented
+    bare = _cyclic_garbage(lambda: calls(50))
+    otel_tokenomics.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        calls(5)  # our first-call caches (pricing, instruments)
+        ours = _cyclic_garbage(lambda: calls(100))
+    finally:
+        otel_tokenomics.uninstrument()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+    # The calls were made as asked (160 of each kind), and our 105 of each kind made their spans.
+    assert failures == {"InternalServerError": 160}
+    assert checker.outcomes == {
+        (2048, 612, None): 210,
+        (None, None, "InternalServerError"): 105,
+    }
+    assert [r.getMessage() for r in caplog.records if r.name == "otel_tokenomics"] == []
+    # Neither the SDK's calls nor ours leave anything for the cycle collector.
+    assert [type(o).__name__ for o in bare if _of_the_call(o)] == []
+    assert [type(o).__name__ for o in ours if _of_the_call(o)] == []
