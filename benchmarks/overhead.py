@@ -311,14 +311,38 @@ WALL_PLANS = {
 CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.process_time_ns}
 
 
-def run_wall(bench: Bench, plan: dict[str, Any], rounds: int) -> dict[str, dict[str, dict[str, list[float]]]]:
+def time_batch(bench: Bench, case: str, kind: str, warm: int, size: int) -> tuple[float, float]:
+    """``warm`` untimed calls, then one timed batch of ``size`` calls of (case, workload), flushed.
+
+    Returns (wall, process CPU) microseconds per call; counts the batch's spans as expected.
+    """
+    fn, traced = bench.workload(case, kind)
+    for _ in range(warm):
+        fn()
+    bench.flush()
+    gc.collect()
+    wall_start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
+    for _ in range(size):
+        fn()
+    bench.flush()
+    cpu_end, wall_end = time.process_time_ns(), time.perf_counter_ns()
+    if traced:
+        bench.spans_expected += warm + size
+    return (wall_end - wall_start) / size / 1e3, (cpu_end - cpu_start) / size / 1e3
+
+
+BatchTimer = Callable[[str, str, int, int], tuple[float, float]]
+
+
+def rotate_rounds(
+    names: list[str], plan: dict[str, Any], rounds: int, batch: BatchTimer
+) -> dict[str, dict[str, dict[str, list[float]]]]:
     """Many short rounds; each round times one batch of every (workload, case), cases rotated.
 
-    Returns clock -> case -> workload -> per-round microseconds per call. ``cpu`` is the
-    process CPU time (all threads, the span processor's too), which a busy neighbour on
-    a shared box inflates far less than wall time.
+    ``batch(case, kind, warm, size)`` runs one batch wherever the case lives (here, or in a
+    worker process) and returns its (wall, CPU) microseconds per call; ``names[0]`` is the
+    baseline. Returns clock -> case -> workload -> per-round microseconds per call.
     """
-    names = list(CASES)
     per_round = {clock: {c: {k: [] for k in WORKLOADS} for c in names} for clock in CLOCKS}
     wall, cpu = per_round["wall"], per_round["cpu"]
     for r in range(rounds):
@@ -326,29 +350,32 @@ def run_wall(bench: Bench, plan: dict[str, Any], rounds: int) -> dict[str, dict[
         for kind in WORKLOADS:
             # The cases of one workload back to back: the differences pair close-in-time batches.
             for case in order:
-                bench.set_mode(CASES[case][0])
                 warm, size = plan[kind]
-                fn, traced = bench.workload(case, kind)
-                for _ in range(warm):
-                    fn()
-                bench.flush()
-                gc.collect()
-                wall_start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
-                for _ in range(size):
-                    fn()
-                bench.flush()
-                cpu_end, wall_end = time.process_time_ns(), time.perf_counter_ns()
-                wall[case][kind].append((wall_end - wall_start) / size / 1e3)
-                cpu[case][kind].append((cpu_end - cpu_start) / size / 1e3)
-                if traced:
-                    bench.spans_expected += warm + size
+                wall_us, cpu_us = batch(case, kind, warm, size)
+                wall[case][kind].append(wall_us)
+                cpu[case][kind].append(cpu_us)
         print(
             f"  round {r + 1}/{rounds}: wall overhead chat "
-            + "  ".join(f"{c} {wall[c]['chat'][-1] - wall['baseline']['chat'][-1]:+7.1f}" for c in names[1:])
+            + "  ".join(f"{c} {wall[c]['chat'][-1] - wall[names[0]]['chat'][-1]:+7.1f}" for c in names[1:])
             + " us",
             file=sys.stderr,
             flush=True,
         )
+    return per_round
+
+
+def run_wall(bench: Bench, plan: dict[str, Any], rounds: int) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """``rotate_rounds`` over the cases of this process, switching the instrumentation between batches.
+
+    ``cpu`` is the process CPU time (all threads, the span processor's too), which a busy
+    neighbour on a shared box inflates far less than wall time.
+    """
+
+    def batch(case: str, kind: str, warm: int, size: int) -> tuple[float, float]:
+        bench.set_mode(CASES[case][0])
+        return time_batch(bench, case, kind, warm, size)
+
+    per_round = rotate_rounds(list(CASES), plan, rounds, batch)
     bench.set_mode(None)
     return per_round
 
@@ -411,6 +438,24 @@ CALLGRIND_PLANS = {
 }
 
 
+def callgrind_segments(
+    bench: Bench, case: str, plan: dict[str, tuple[int, int]], mark: Callable[[str], None]
+) -> None:
+    """Every workload of ``case``: a warm-up segment, then the measured one (``{case}/{kind}/measured``)."""
+    for kind in WORKLOADS:
+        warm, measured = plan[kind]
+        fn, _traced = bench.workload(case, kind)
+        for _ in range(warm):
+            fn()
+        bench.flush()
+        gc.collect()
+        mark(f"{case}/{kind}/warmup")
+        for _ in range(measured):
+            fn()
+        bench.flush()
+        mark(f"{case}/{kind}/measured")
+
+
 def callgrind_child(out_dir: str, plan: dict[str, tuple[int, int]], sdk: str) -> None:
     """Runs under callgrind: every os.getppid() closes a segment (``--dump-before=getppid``)."""
     labels: list[str] = []
@@ -426,18 +471,7 @@ def callgrind_child(out_dir: str, plan: dict[str, tuple[int, int]], sdk: str) ->
     for case, (mode, _label) in CASES.items():
         bench.set_mode(mode)
         mark(f"{case}/set_mode")
-        for kind in WORKLOADS:
-            warm, measured = plan[kind]
-            fn, _traced = bench.workload(case, kind)
-            for _ in range(warm):
-                fn()
-            bench.flush()
-            gc.collect()
-            mark(f"{case}/{kind}/warmup")
-            for _ in range(measured):
-                fn()
-            bench.flush()
-            mark(f"{case}/{kind}/measured")
+        callgrind_segments(bench, case, plan, mark)
     bench.set_mode(None)
     mark("teardown")
     with open(os.path.join(out_dir, "segments.json"), "w") as f:

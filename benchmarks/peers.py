@@ -2,13 +2,19 @@
 
 Every venv holds the same pinned ``openai``, ``httpx2`` and OpenTelemetry packages plus one
 instrumentation (ours, installed editable from this repository, or a peer from the package
-index). In each venv a worker (this script with ``--worker``) measures, in one process, on the
-workload and tracer pipeline of ``overhead.py`` (imported from this repository, not copied):
+index). Each venv's python runs this script as a worker (``--worker``), on the workload and
+tracer pipeline of ``overhead.py`` (imported from this repository, not copied), in one of these
+modes, and each mode in its own process:
 
 * ``baseline``: the uninstrumented ``openai`` call;
 * ``floor``: the hand-made span of ``overhead.py`` (the same attributes as ours);
 * ``inst``: the venv's instrumentation at its default content capture (and ``inst_nocontent``
   where the default captures content and switching it off is cheap).
+
+An instrumented process instruments once at start and never uninstruments, and an uninstrumented
+one never imports the instrumentation: what a peer's ``uninstrument()`` leaves behind cannot tax
+another mode. For wall clock the driver keeps one process per mode alive and asks them in turn,
+over stdin/stdout, for one timed batch each (rotated like ``overhead.py``'s rounds).
 
 Reported per case: per-call overhead (wall: interleaved rounds, median; ``--callgrind``:
 instructions) and its ratio to the floor, per-chunk overhead of a 200-chunk stream, import +
@@ -20,15 +26,18 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import platform
+import select
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import types
 import venv
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -128,7 +137,13 @@ CASES: dict[str, Case] = {
 }
 PEERS = [name for name in CASES if name != "ours"]
 
-# -- worker: runs inside a case's venv ------------------------------------------------------------
+# -- worker: runs inside a case's venv, one measured mode per process ------------------------------
+
+# The modes a process can be started in. An instrumented process instruments once, at start, and
+# never uninstruments: some peers leave wrappers behind on uninstrument(), which would tax the
+# uninstrumented modes measured after them and stack a second wrapper on the next instrument().
+UNINSTRUMENTED = ("baseline", "floor")
+INSTRUMENTED = ("inst", "inst_nocontent")
 
 
 def _instrumentor(case: str) -> Any:
@@ -145,76 +160,97 @@ def _instrumentor(case: str) -> Any:
     return OpenAIInstrumentor()
 
 
-def _patched_attributes() -> dict[str, Any]:
-    """The SDK attributes some instrumentation wraps: each must be restored when it is switched off."""
+def instrument_case(case: str, tracer_provider: Any, content: bool) -> None:
+    """Switch the venv's instrumentation on, at its default content capture or with content off."""
+    if case == "ours":
+        import otel_tokenomics
+
+        active = otel_tokenomics.instrument(tracer_provider=tracer_provider)
+        if "tokenomics_openai" not in active:
+            raise SystemExit(f"otel_tokenomics.instrument() did not activate openai ({active})")
+        return
+    if case == "openllmetry":
+        # Read by the instrumentation on every call; its default is "true".
+        if content:
+            os.environ.pop("TRACELOOP_TRACE_CONTENT", None)
+        else:
+            os.environ["TRACELOOP_TRACE_CONTENT"] = "false"
+    kwargs: dict[str, Any] = {"tracer_provider": tracer_provider}
+    if case == "openinference" and not content:
+        from openinference.instrumentation import TraceConfig
+
+        kwargs["config"] = TraceConfig(hide_inputs=True, hide_outputs=True)
+    _instrumentor(case).instrument(**kwargs)
+
+
+def uninstrument_case(case: str) -> None:
+    if case == "ours":
+        import otel_tokenomics
+
+        otel_tokenomics.uninstrument()
+    else:
+        _instrumentor(case).uninstrument()
+    os.environ.pop("TRACELOOP_TRACE_CONTENT", None)
+
+
+def _sdk_methods() -> dict[str, Any]:
+    """The SDK methods the instrumentations wrap, as stored on the classes (no descriptor bound)."""
     import openai
     from openai.resources.chat import completions
 
-    return {"Completions.create": completions.Completions.create, "OpenAI.request": openai.OpenAI.request}
+    return {
+        "Completions.create": inspect.getattr_static(completions.Completions, "create"),
+        "OpenAI.request": inspect.getattr_static(openai.OpenAI, "request"),
+    }
+
+
+def not_sdk_own() -> list[str]:
+    """Names of the wrapped SDK methods that are not the SDK's own plain functions.
+
+    The SDK's own are plain functions whose code lives in the ``openai`` package (its decorators
+    included); a replacement defined in an instrumentation is not, nor is a wrapt proxy, which
+    passes ``isinstance(proxy, FunctionType)`` and forwards ``__code__``: hence ``type()``.
+    """
+    import openai
+
+    package = os.path.dirname(os.path.abspath(openai.__file__)) + os.sep
+    foreign = []
+    for name, value in _sdk_methods().items():
+        if type(value) is not types.FunctionType:
+            foreign.append(f"{name} is a {type(value).__name__}")
+        elif not value.__code__.co_filename.startswith(package):
+            foreign.append(f"{name} is a function from {value.__code__.co_filename}")
+    return foreign
 
 
 class PeerBench(overhead.Bench):
-    """``overhead.Bench`` (same clients, pipeline and floor) whose instrumented mode is the venv's case."""
+    """``overhead.Bench`` (same clients, pipeline and floor) in one mode for the process's whole life."""
 
-    def __init__(self, case: str) -> None:
+    def __init__(self, case: str, mode: str) -> None:
+        if mode not in UNINSTRUMENTED + INSTRUMENTED:
+            raise SystemExit(f"unknown mode {mode}")
         super().__init__("openai")
         self.case = case
-        self.original = _patched_attributes()
-        self.unrestored: list[str] = []
+        self.worker_mode = mode
+        if mode in INSTRUMENTED:
+            instrument_case(case, self.tracer_provider, content=mode == "inst")
+            self.mode = mode
 
     def set_mode(self, mode: str | None) -> None:
-        """None: uninstrumented; "inst": the case at its defaults; "inst_nocontent": content off."""
-        if mode == self.mode:
-            return
-        if self.mode is not None:
-            self._off()
-            now = _patched_attributes()
-            self.unrestored += [name for name, value in now.items() if value is not self.original[name]]
-        if mode is not None:
-            self._on(content=mode != "inst_nocontent")
-        self.mode = mode
-
-    def _on(self, content: bool) -> None:
-        tp = self.tracer_provider
-        if self.case == "ours":
-            import otel_tokenomics
-
-            active = otel_tokenomics.instrument(tracer_provider=tp)
-            if "tokenomics_openai" not in active:
-                raise SystemExit(f"otel_tokenomics.instrument() did not activate openai ({active})")
-            return
-        if self.case == "openllmetry":
-            # Read on every call by the instrumentation; default "true".
-            if content:
-                os.environ.pop("TRACELOOP_TRACE_CONTENT", None)
-            else:
-                os.environ["TRACELOOP_TRACE_CONTENT"] = "false"
-        kwargs: dict[str, Any] = {"tracer_provider": tp}
-        if self.case == "openinference" and not content:
-            from openinference.instrumentation import TraceConfig
-
-            kwargs["config"] = TraceConfig(hide_inputs=True, hide_outputs=True)
-        _instrumentor(self.case).instrument(**kwargs)
-
-    def _off(self) -> None:
-        if self.case == "ours":
-            import otel_tokenomics
-
-            otel_tokenomics.uninstrument()
-        else:
-            _instrumentor(self.case).uninstrument()
-        os.environ.pop("TRACELOOP_TRACE_CONTENT", None)
+        if mode != self.mode:
+            raise RuntimeError(f"a peers worker keeps its mode ({self.mode}); asked for {mode}")
 
 
-def worker_cases(case: str) -> dict[str, tuple[str | None, str]]:
-    cases: dict[str, tuple[str | None, str]] = {
-        "baseline": (None, "baseline (uninstrumented)"),
-        "floor": (None, "floor (hand-made span)"),
-        "inst": ("inst", CASES[case].label),
+def worker_modes(case: str) -> dict[str, str]:
+    """The modes measured for a case (one process each), with their report labels."""
+    modes = {
+        "baseline": "baseline (uninstrumented)",
+        "floor": "floor (hand-made span)",
+        "inst": CASES[case].label,
     }
     if CASES[case].content_off:
-        cases["inst_nocontent"] = ("inst_nocontent", CASES[case].label + ", content off")
-    return cases
+        modes["inst_nocontent"] = CASES[case].label + ", content off"
+    return modes
 
 
 def _usage_seen(attributes: dict[str, Any]) -> dict[str, bool]:
@@ -226,51 +262,73 @@ def _usage_seen(attributes: dict[str, Any]) -> dict[str, bool]:
     return {"input_tokens": 2048 in values, "output_tokens": 612 in values, "cached_tokens": 1536 in values}
 
 
-def verify(bench: PeerBench, cases: dict[str, tuple[str | None, str]]) -> tuple[list[str], dict[str, Any]]:
-    """One call of every case and workload: one span per traced call, every chunk reaches the app."""
+def verify(bench: PeerBench) -> tuple[list[str], dict[str, Any]]:
+    """One call of every workload in the process's mode: one span per traced call, every chunk
+    reaches the app; uninstrumented modes also check that nothing patched the SDK."""
+    mode = bench.worker_mode
     problems: list[str] = []
     spans: dict[str, Any] = {}
-    for case, (mode, _label) in cases.items():
-        bench.set_mode(mode)
-        for kind in overhead.WORKLOADS:
-            traced = overhead.run_once(bench, case, kind, problems)
-            if traced and bench.exporter.last is not None:
-                attributes = dict(bench.exporter.last.attributes or {})
-                spans[f"{case}/{kind}"] = {"attributes": len(attributes), "usage": _usage_seen(attributes)}
-    bench.set_mode(None)
-    if bench.unrestored:
-        problems.append(f"not restored after uninstrument: {sorted(set(bench.unrestored))}")
+    for kind in overhead.WORKLOADS:
+        traced = overhead.run_once(bench, mode, kind, problems)
+        if traced and bench.exporter.last is not None:
+            attributes = dict(bench.exporter.last.attributes or {})
+            spans[f"{mode}/{kind}"] = {
+                "attributes": len(attributes),
+                "keys": sorted(attributes),
+                "usage": _usage_seen(attributes),
+            }
+            if bench.case == "ours" and mode in INSTRUMENTED:
+                for key, value in bench.sdk.expected(kind != "chat").items():
+                    if attributes.get(key) != value:
+                        problems.append(
+                            f"{mode}/{kind}: span {key}={attributes.get(key)!r}, expected {value!r}"
+                        )
+    if mode in UNINSTRUMENTED:
+        problems += [f"{mode}: {text}" for text in not_sdk_own()]
     return problems, spans
 
 
-WALL_PLANS = {
-    # rounds; per workload: (warm-up calls after each switch, calls per timed batch)
-    "quick": {"rounds": 4, "chat": (10, 50), "s10": (3, 20), "s200": (1, 3), "import_pairs": 3},
-    "default": {"rounds": 20, "chat": (20, 150), "s10": (5, 60), "s200": (1, 8), "import_pairs": 10},
-}
-CALLGRIND_PLANS = overhead.CALLGRIND_PLANS
+def worker_serve(case: str, mode: str) -> None:
+    """Answer the driver's line-based JSON requests on stdin/stdout until it says ``finish``.
 
+    Requests: ``{"op": "batch", "kind": K, "warm": W, "size": N}`` -> ``{"wall": us, "cpu": us}``
+    per call; ``{"op": "finish"}`` -> the second verification and the span totals. The first line
+    written is the start-up verification.
+    """
+    # The protocol gets its own copy of stdout; whatever the SDK or a peer prints goes to stderr.
+    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
 
-def worker_wall(case: str, plan: dict[str, Any], rounds: int) -> dict[str, Any]:
+    def send(message: dict[str, Any]) -> None:
+        channel.write(json.dumps(message) + "\n")
+        channel.flush()
+
     overhead.block_network()
-    bench = PeerBench(case)
-    cases = worker_cases(case)
-    problems, spans = verify(bench, cases)
-    # overhead.run_wall rotates the cases of its module-level table: give it this venv's.
-    overhead.CASES = cases
-    per_round = overhead.run_wall(bench, plan, rounds)
-    bench.flush()
-    again, _ = verify(bench, cases)  # after hundreds of on/off switches the cases still behave
-    return {
-        "problems": problems + [f"after the rounds: {p}" for p in again],
-        "spans": spans,
-        "summary": {clock: overhead.summarize(values, "us") for clock, values in per_round.items()},
-        "spans_exported": bench.exporter.count,
-        "spans_expected": bench.spans_expected,
-    }
+    bench = PeerBench(case, mode)
+    problems, spans = verify(bench)
+    send({"problems": problems, "spans": spans})
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["op"] == "batch":
+            wall, cpu = overhead.time_batch(bench, mode, request["kind"], request["warm"], request["size"])
+            send({"wall": wall, "cpu": cpu})
+        elif request["op"] == "finish":
+            bench.flush()
+            again, _ = verify(bench)
+            bench.flush()
+            send(
+                {
+                    "problems": again,
+                    "spans_exported": bench.exporter.count,
+                    "spans_expected": bench.spans_expected,
+                }
+            )
+            return
+        else:
+            raise SystemExit(f"unknown request {request}")
 
 
-def worker_callgrind(case: str, out_dir: str, plan: dict[str, tuple[int, int]]) -> None:
+def worker_callgrind(case: str, mode: str, out_dir: str, plan: dict[str, tuple[int, int]]) -> None:
     """Runs under callgrind: every os.getppid() closes a segment (``--dump-before=getppid``)."""
     labels: list[str] = []
 
@@ -279,29 +337,46 @@ def worker_callgrind(case: str, out_dir: str, plan: dict[str, tuple[int, int]]) 
         os.getppid()
 
     overhead.block_network()
-    bench = PeerBench(case)
-    cases = worker_cases(case)
-    problems, _spans = verify(bench, cases)
+    bench = PeerBench(case, mode)
+    problems, _spans = verify(bench)
     mark("startup")
-    for name, (mode, _label) in cases.items():
-        bench.set_mode(mode)
-        mark(f"{name}/set_mode")
-        for kind in overhead.WORKLOADS:
-            warm, measured = plan[kind]
-            fn, _traced = bench.workload(name, kind)
-            for _ in range(warm):
-                fn()
-            bench.flush()
-            gc.collect()
-            mark(f"{name}/{kind}/warmup")
-            for _ in range(measured):
-                fn()
-            bench.flush()
-            mark(f"{name}/{kind}/measured")
-    bench.set_mode(None)
-    mark("teardown")
+    overhead.callgrind_segments(bench, mode, plan, mark)
+    bench.flush()
+    if mode != "baseline":
+        bench.spans_expected += sum(warm + measured for warm, measured in plan.values())
+    if bench.exporter.count != bench.spans_expected:
+        problems.append(
+            f"{mode}: {bench.exporter.count} spans exported under callgrind, expected {bench.spans_expected}"
+        )
     with open(os.path.join(out_dir, "segments.json"), "w") as f:
-        json.dump({"labels": labels, "cases": list(cases), "problems": problems}, f)
+        json.dump({"labels": labels, "problems": problems}, f)
+
+
+def worker_restore(case: str) -> dict[str, Any]:
+    """One-off, in its own process: does ``uninstrument()`` give the SDK its own methods back?"""
+    overhead.block_network()
+    bench = PeerBench(case, "baseline")
+    problems: list[str] = []
+    before = _sdk_methods()
+    instrument_case(case, bench.tracer_provider, content=True)
+    overhead.run_once(bench, "inst", "chat", problems)
+    uninstrument_case(case)
+    after = _sdk_methods()
+    unrestored = sorted(name for name, value in after.items() if value is not before[name])
+    if unrestored:
+        problems.append(f"uninstrument() leaves {unrestored} wrapped")
+    later: list[str] = []
+    overhead.run_once(bench, "baseline", "chat", later)
+    problems += [f"after uninstrument(), {text}" for text in later]
+    return {"problems": problems, "unrestored": unrestored}
+
+
+WALL_PLANS = {
+    # rounds; per workload: (warm-up calls before each timed batch, calls per timed batch)
+    "quick": {"rounds": 4, "chat": (10, 50), "s10": (3, 20), "s200": (1, 3), "import_pairs": 3},
+    "default": {"rounds": 20, "chat": (20, 150), "s10": (5, 60), "s200": (1, 8), "import_pairs": 10},
+}
+CALLGRIND_PLANS = overhead.CALLGRIND_PLANS
 
 
 def _rss_bytes() -> int:
@@ -313,16 +388,15 @@ RSS_WARMUP = 5000
 RSS_FLUSH_EVERY = 1000
 
 
-def worker_rss(case: str, which: str, calls: int) -> dict[str, Any]:
+def worker_rss(case: str, mode: str, calls: int) -> dict[str, Any]:
     """RSS growth over ``calls`` non-streaming calls after a warm-up, spans flushed every 1,000 calls.
 
     The flushes keep the span processor's queue short, so what grows is what the calls leave behind,
     not the exporter's backlog.
     """
     overhead.block_network()
-    bench = PeerBench(case)
-    bench.set_mode("inst" if which == "inst" else None)
-    fn, _traced = bench.workload(which, "chat")
+    bench = PeerBench(case, mode)
+    fn, _traced = bench.workload(mode, "chat")
     for i in range(RSS_WARMUP):
         fn()
         if i % RSS_FLUSH_EVERY == RSS_FLUSH_EVERY - 1:
@@ -364,19 +438,21 @@ def worker_versions() -> dict[str, Any]:
 
 
 def worker_main(args: argparse.Namespace) -> int:
-    plan_name = "quick" if args.quick else "default"
-    if args.worker_task == "callgrind":
-        worker_callgrind(args.worker, args.callgrind_dir, CALLGRIND_PLANS[plan_name])
+    task, case, mode = args.worker_task, args.worker, args.worker_mode
+    if task == "serve":
+        worker_serve(case, mode)
         return 0
-    if args.worker_task == "wall":
-        plan = WALL_PLANS[plan_name]
-        result = worker_wall(args.worker, plan, args.rounds or plan["rounds"])
-    elif args.worker_task in ("rss-baseline", "rss-floor", "rss-inst"):
-        result = worker_rss(args.worker, args.worker_task.removeprefix("rss-"), args.rss_calls)
-    elif args.worker_task == "versions":
+    if task == "callgrind":
+        worker_callgrind(case, mode, args.callgrind_dir, CALLGRIND_PLANS[args.callgrind_plan])
+        return 0
+    if task in ("rss-baseline", "rss-floor", "rss-inst"):
+        result = worker_rss(case, task.removeprefix("rss-"), args.rss_calls)
+    elif task == "restore":
+        result = worker_restore(case)
+    elif task == "versions":
         result = worker_versions()
     else:
-        raise SystemExit(f"unknown worker task {args.worker_task}")
+        raise SystemExit(f"unknown worker task {task}")
     with open(args.worker_out, "w") as f:
         json.dump(result, f)
     return 0
@@ -430,26 +506,127 @@ def worker_env() -> dict[str, str]:
 
 
 class WorkerFailed(RuntimeError):
-    """A case's worker exited non-zero: the report says so and the other cases go on."""
+    """A case's worker exited non-zero or stopped answering: the report says so and the other cases go on."""
 
 
-def run_worker(
-    python: Path, case: str, task: str, args: argparse.Namespace, extra: list[str] | None = None
-) -> Any:
+SCRIPT = str(Path(__file__).resolve())
+# A reply to one request (start-up verification, one batch, the end) never takes this long, even
+# on a loaded machine; a worker silent for longer is stuck.
+REPLY_TIMEOUT_S = 600.0
+
+
+def run_worker(python: Path, case: str, task: str, args: argparse.Namespace) -> Any:
+    """A one-shot worker task (versions, RSS, restore) in its own process; its JSON result."""
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         out = os.path.join(tmp, "out.json")
-        command = [str(python), str(Path(__file__).resolve()), "--worker", case, "--worker-task", task]
+        command = [str(python), SCRIPT, "--worker", case, "--worker-task", task]
         command += ["--worker-out", out, "--rss-calls", str(args.rss_calls)]
-        if args.quick:
-            command.append("--quick")
-        if args.rounds:
-            command += ["--rounds", str(args.rounds)]
-        command += extra or []
         code = subprocess.run(command, env=worker_env()).returncode
         if code != 0:
             raise WorkerFailed(f"worker {case}/{task} failed ({code}); its traceback is above")
         with open(out) as f:
             return json.load(f)
+
+
+class ModeWorker:
+    """A long-lived worker process of one case in one mode, driven line by line over its stdin/stdout."""
+
+    def __init__(self, python: Path, case: str, mode: str) -> None:
+        self.name = f"{case}/{mode}"
+        command = [str(python), SCRIPT, "--worker", case, "--worker-task", "serve", "--worker-mode", mode]
+        self.process = subprocess.Popen(
+            command, env=worker_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def reply(self) -> dict[str, Any]:
+        stdout = self.process.stdout
+        assert stdout is not None
+        # Requests and replies alternate, so nothing is left in the reader's buffer between
+        # replies and select() on the pipe sees every one.
+        ready, _, _ = select.select([stdout], [], [], REPLY_TIMEOUT_S)
+        if not ready:
+            raise WorkerFailed(f"worker {self.name} did not answer within {REPLY_TIMEOUT_S:.0f} s")
+        line = stdout.readline()
+        if not line:
+            code = self.process.wait(timeout=30)
+            raise WorkerFailed(f"worker {self.name} exited ({code}); its traceback is above")
+        return json.loads(line)
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(json.dumps(message) + "\n")
+            stdin.flush()
+        except BrokenPipeError as exc:
+            raise WorkerFailed(f"worker {self.name} is gone; its traceback is above") from exc
+        return self.reply()
+
+    def close(self) -> None:
+        """End of input makes a waiting worker return; one that does not is killed."""
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def wall_case(python: Path, case: str, plan: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """Interleaved wall-clock rounds over one long-lived process per mode of ``case``."""
+    modes = list(worker_modes(case))
+    workers: dict[str, ModeWorker] = {}
+    problems: list[str] = []
+    spans: dict[str, Any] = {}
+    counts: dict[str, dict[str, int]] = {}
+    try:
+        for mode in modes:
+            workers[mode] = ModeWorker(python, case, mode)
+        for worker in workers.values():
+            ready = worker.reply()
+            problems += ready["problems"]
+            spans.update(ready["spans"])
+
+        if case == "ours":
+            # The floor is only a fair yardstick if it writes what we write (as overhead.py checks).
+            for kind in overhead.WORKLOADS:
+                floor = set(spans.get(f"floor/{kind}", {}).get("keys", []))
+                ours = set(spans.get(f"inst/{kind}", {}).get("keys", []))
+                if floor != ours:
+                    problems.append(
+                        f"{kind}: the floor must carry our attributes; only ours: {sorted(ours - floor)}, "
+                        f"only floor: {sorted(floor - ours)}"
+                    )
+
+        def batch(mode: str, kind: str, warm: int, size: int) -> tuple[float, float]:
+            answer = workers[mode].request({"op": "batch", "kind": kind, "warm": warm, "size": size})
+            return answer["wall"], answer["cpu"]
+
+        per_round = overhead.rotate_rounds(modes, plan, rounds, batch)
+        for mode, worker in workers.items():
+            done = worker.request({"op": "finish"})
+            problems += [f"after the rounds: {text}" for text in done["problems"]]
+            counts[mode] = {"exported": done["spans_exported"], "expected": done["spans_expected"]}
+            if done["spans_exported"] != done["spans_expected"]:
+                problems.append(
+                    f"{mode}: spans exported {done['spans_exported']} != expected {done['spans_expected']}"
+                )
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return {
+        "problems": problems,
+        "spans": spans,
+        "span_counts": counts,
+        "per_round_us": per_round,
+        "summary": {clock: overhead.summarize(values, "us") for clock, values in per_round.items()},
+    }
 
 
 def import_time_ms(python: Path, case: str, pairs: int) -> dict[str, Any]:
@@ -473,42 +650,43 @@ def import_time_ms(python: Path, case: str, pairs: int) -> dict[str, Any]:
     }
 
 
-def callgrind_case(python: Path, case: str, quick: bool) -> dict[str, Any]:
-    """Instructions per call of every worker case, and import + instrument, under callgrind."""
+def callgrind_env() -> dict[str, str]:
     env = worker_env()
     env["PYTHONHASHSEED"] = "0"
-    plan = CALLGRIND_PLANS["quick" if quick else "default"]
-    result: dict[str, Any] = {}
+    return env
+
+
+def callgrind_mode(python: Path, case: str, mode: str, plan_name: str) -> dict[str, Any]:
+    """Instructions per call of one mode of ``case``, in its own process under callgrind."""
+    plan = CALLGRIND_PLANS[plan_name]
     with tempfile.TemporaryDirectory(prefix="peers-cg-") as out_dir:
-        command = [*overhead.valgrind_command(out_dir), str(python), str(Path(__file__).resolve())]
-        command += ["--worker", case, "--worker-task", "callgrind", "--callgrind-dir", out_dir]
-        if quick:
-            command.append("--quick")
-        overhead._run_logged(command, env, os.path.join(out_dir, "valgrind.log"))
+        command = [*overhead.valgrind_command(out_dir), str(python), SCRIPT, "--worker", case]
+        command += ["--worker-task", "callgrind", "--worker-mode", mode, "--callgrind-dir", out_dir]
+        command += ["--callgrind-plan", plan_name]
+        overhead._run_logged(command, callgrind_env(), os.path.join(out_dir, "valgrind.log"))
         with open(os.path.join(out_dir, "segments.json")) as f:
             meta = json.load(f)
         dumps = overhead._read_dumps(out_dir)
-        labels = meta["labels"]
-        if len(dumps) < len(labels):
-            raise SystemExit(f"callgrind wrote {len(dumps)} dumps for {len(labels)} markers ({case})")
-        segments = dict(zip(labels, dumps[: len(labels)], strict=True))
-        per_round = {
-            name: {kind: [segments[f"{name}/{kind}/measured"] / plan[kind][1]] for kind in overhead.WORKLOADS}
-            for name in meta["cases"]
-        }
-        result["problems"] = meta["problems"]
-        result["summary"] = overhead.summarize(per_round, "instructions")
-        for path in Path(out_dir).glob("cg.out.*"):
-            path.unlink()
-        code = f"import os; import openai; os.getppid(); {CASES[case].import_code}; os.getppid()"
-        overhead._run_logged(
-            [*overhead.valgrind_command(out_dir), str(python), "-c", code],
-            env,
-            os.path.join(out_dir, "imp.log"),
-        )
+    labels = meta["labels"]
+    if len(dumps) < len(labels):
+        raise SystemExit(f"callgrind wrote {len(dumps)} dumps for {len(labels)} markers ({case}/{mode})")
+    segments = dict(zip(labels, dumps[: len(labels)], strict=True))
+    return {
+        "per_call": {
+            kind: segments[f"{mode}/{kind}/measured"] / plan[kind][1] for kind in overhead.WORKLOADS
+        },
+        "problems": meta["problems"],
+    }
+
+
+def callgrind_import(python: Path, case: str) -> dict[str, Any]:
+    """Instructions of import + instrument after ``import openai``, in a fresh interpreter."""
+    code = f"import os; import openai; os.getppid(); {CASES[case].import_code}; os.getppid()"
+    with tempfile.TemporaryDirectory(prefix="peers-cg-") as out_dir:
+        command = [*overhead.valgrind_command(out_dir), str(python), "-c", code]
+        overhead._run_logged(command, callgrind_env(), os.path.join(out_dir, "import.log"))
         dumps = overhead._read_dumps(out_dir)
-        result["import_instr"] = dumps[1]
-    return result
+    return {"import_instr": dumps[1]}
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -548,7 +726,7 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             if key == "inst":
                 row["version"] = result.get("versions", {}).get("packages", {}).get(CASES[name].distribution)
                 row["import_ms"] = result.get("import", {}).get("delta_ms")
-                if "callgrind" in result:
+                if "import_instr" in result.get("callgrind", {}):
                     row["import_minstr"] = result["callgrind"]["import_instr"] / 1e6
                 row["rss_mib"] = result.get("rss", {}).get("inst", {}).get("growth_mib")
             elif key == "floor":
@@ -643,6 +821,22 @@ def markdown(report: dict[str, Any]) -> str:
             f"Baseline (uninstrumented) in our venv: {base['baseline']['chat']['per_call']:.0f} µs/call, "
             f"{base['baseline']['per_chunk'] * 1e3:.0f} ns/chunk (wall)."
         )
+    # Every venv measures its own baseline in its own process: equal counts show the venvs (and
+    # the uninstrumented processes) run the same SDK code, untouched by the instrumentation.
+    baselines = {
+        name: result["callgrind"]["summary"]["cases"]["baseline"]
+        for name, result in report["cases"].items()
+        if "summary" in result.get("callgrind", {})
+    }
+    if baselines:
+        lines.append(
+            "Baseline (uninstrumented) per venv, callgrind: "
+            + "; ".join(
+                f"{name} {b['chat']['per_call'] / 1e6:.3f} M instr/call, {b['per_chunk']:,.0f} instr/chunk"
+                for name, b in baselines.items()
+            )
+            + "."
+        )
     lines.append("")
     lines.append("| target (ours) | met | value |")
     lines.append("|---|---|---|")
@@ -675,6 +869,8 @@ def driver_main(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for name, path in zip(names, pool.map(lambda n: ensure_venv(scratch, n, log), names), strict=True):
             pythons[name] = venv_python(path)
+    wall_plan = WALL_PLANS["quick" if args.quick else "default"]
+    callgrind_plan = "quick" if args.quick or args.callgrind_plan == "quick" else "default"
     report: dict[str, Any] = {
         "environment": {
             "python": platform.python_version(),
@@ -684,7 +880,8 @@ def driver_main(args: argparse.Namespace) -> int:
         },
         "quick": args.quick,
         "rss_calls": args.rss_calls,
-        "rounds": args.rounds or WALL_PLANS["quick" if args.quick else "default"]["rounds"],
+        "rounds": args.rounds or wall_plan["rounds"],
+        "callgrind_plan": callgrind_plan if args.callgrind else None,
         "cases": {name: {} for name in names},
     }
     failed: set[str] = set()
@@ -698,43 +895,42 @@ def driver_main(args: argparse.Namespace) -> int:
             entry["problems"].append(str(exc))
             failed.add(name)
     # Timed phases one venv after the other: nothing else runs beside them.
-    pairs = WALL_PLANS["quick" if args.quick else "default"]["import_pairs"]
     for name in [n for n in names if n not in failed]:
         entry = report["cases"][name]
         t0 = time.perf_counter()
-        print(f"[{name}] wall clock rounds...", file=log, flush=True)
+        print(f"[{name}] wall clock rounds, one process per mode...", file=log, flush=True)
         try:
-            wall = entry["wall"] = run_worker(pythons[name], name, "wall", args)
+            wall = entry["wall"] = wall_case(pythons[name], name, wall_plan, report["rounds"])
         except WorkerFailed as exc:
             entry["problems"].append(str(exc))
             failed.add(name)
             continue
         entry["problems"] += wall["problems"]
-        if wall["spans_exported"] != wall["spans_expected"]:
-            entry["problems"].append(
-                f"spans exported {wall['spans_exported']} != expected {wall['spans_expected']}"
-            )
         print(f"[{name}] import + instrument...", file=log, flush=True)
-        entry["import"] = import_time_ms(pythons[name], name, pairs)
+        entry["import"] = import_time_ms(pythons[name], name, wall_plan["import_pairs"])
         print(f"[{name}] timed phases {time.perf_counter() - t0:.0f} s", file=log, flush=True)
 
-    # Instruction counts and RSS do not depend on the machine's load: run them side by side.
+    # Instruction counts, RSS and the uninstrument check do not depend on the machine's load:
+    # run them side by side, each in its own process.
     alive = [n for n in names if n not in failed]
-    jobs: list[tuple[str, str]] = []
+    jobs: list[tuple[str, str]] = [(n, "restore") for n in alive]
     if args.rss_calls:
         if "ours" in alive:
             jobs += [("ours", "rss-baseline"), ("ours", "rss-floor")]
         jobs += [(n, "rss-inst") for n in alive]
     if args.callgrind:
-        jobs += [(n, "callgrind") for n in alive]
+        jobs += [(n, f"callgrind-{mode}") for n in alive for mode in worker_modes(n)]
+        jobs += [(n, "callgrind-import") for n in alive]
 
     def run_job(job: tuple[str, str]) -> tuple[str, str, Any]:
         name, task = job
         t0 = time.perf_counter()
         print(f"[{name}] {task}...", file=log, flush=True)
         try:
-            if task == "callgrind":
-                result = callgrind_case(pythons[name], name, args.quick or args.callgrind_plan == "quick")
+            if task == "callgrind-import":
+                result = callgrind_import(pythons[name], name)
+            elif task.startswith("callgrind-"):
+                result = callgrind_mode(pythons[name], name, task.removeprefix("callgrind-"), callgrind_plan)
             else:
                 result = run_worker(pythons[name], name, task, args)
         except (WorkerFailed, SystemExit) as exc:
@@ -747,11 +943,26 @@ def driver_main(args: argparse.Namespace) -> int:
             entry = report["cases"][name]
             if "failed" in result:
                 entry["problems"].append(f"{task}: {result['failed']}")
-            elif task == "callgrind":
-                entry["callgrind"] = result
-                entry["problems"] += [f"callgrind: {p}" for p in result["problems"]]
+            elif task == "restore":
+                entry["restore"] = result
+                entry["problems"] += [f"restore check: {text}" for text in result["problems"]]
+            elif task == "callgrind-import":
+                entry.setdefault("callgrind", {}).update(result)
+            elif task.startswith("callgrind-"):
+                modes = entry.setdefault("callgrind", {}).setdefault("modes", {})
+                modes[task.removeprefix("callgrind-")] = result["per_call"]
+                entry["problems"] += [f"callgrind: {text}" for text in result["problems"]]
             else:
                 entry.setdefault("rss", {})[task.removeprefix("rss-")] = result
+    for name in alive:
+        callgrind = report["cases"][name].get("callgrind", {})
+        modes = callgrind.get("modes", {})
+        if set(modes) == set(worker_modes(name)):
+            per_round = {
+                mode: {kind: [modes[mode][kind]] for kind in overhead.WORKLOADS}
+                for mode in worker_modes(name)
+            }
+            callgrind["summary"] = overhead.summarize(per_round, "instructions")
     report["elapsed_s"] = time.perf_counter() - started
     text = markdown(report)
     print(text)
@@ -785,6 +996,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-task", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-mode", choices=UNINSTRUMENTED + INSTRUMENTED, help=argparse.SUPPRESS)
     parser.add_argument("--callgrind-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_calls is None:
