@@ -109,9 +109,6 @@ def content_parts(content: Any, part_of: Callable[[Any], dict[str, Any] | None])
     return [part for part in map(part_of, items_of(content)) if part is not None]
 
 
-# -- the answer ------------------------------------------------------------------------------------
-
-
 def chat_input_content(
     body: Mapping[str, Any],
     part_of: Callable[[Any], dict[str, Any] | None],
@@ -140,6 +137,9 @@ def chat_input_content(
     if tools:
         result[sc.GEN_AI_TOOL_DEFINITIONS] = tools
     return result
+
+
+# -- the answer ------------------------------------------------------------------------------------
 
 
 class _Message:
