@@ -22,7 +22,7 @@ from opentelemetry.trace import Status, StatusCode
 from otel_tokenomics import semconv as sc
 from otel_tokenomics.accounts import charge_call
 from otel_tokenomics.budgets import innermost
-from otel_tokenomics.cost import STATUS_NO_USAGE, STATUS_UNPRICED, cost_attributes, price_call
+from otel_tokenomics.cost import STATUS_NO_USAGE, STATUS_UNPRICED, price_call, put_cost_attributes
 from otel_tokenomics.errors import own_error_alone
 from otel_tokenomics.estimation.call_usage import estimate_call_usage
 from otel_tokenomics.usage import SOURCE_UNAVAILABLE, Usage
@@ -426,7 +426,7 @@ class InferenceCall:
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = usage.source
         else:
             attributes[sc.TOKENOMICS_USAGE_SOURCE] = SOURCE_UNAVAILABLE
-        attributes.update(cost_attributes(status, cost))
+        put_cost_attributes(attributes, status, cost)
         if self.stream:
             ttfc = self.time_to_first_chunk
             if ttfc is not None:

@@ -45,6 +45,7 @@ class _NoPrices:
 
 NO_PRICES: Pricer = _NoPrices()
 _pricer: Pricer | None = None
+_time_ns = time.time_ns
 
 
 def set_pricer(pricer: Pricer | None) -> None:
@@ -73,8 +74,8 @@ def price_call(
     """``(tokenomics.cost.status, cost or None)`` for one call. May raise: callers guard it."""
     if usage is None:
         return STATUS_NO_USAGE, None
-    cost = get_pricer().cost(
-        provider, models, usage, time.time_ns() if timestamp_ns is None else timestamp_ns, context
+    cost = (_pricer or get_pricer()).cost(
+        provider, models, usage, _time_ns() if timestamp_ns is None else timestamp_ns, context
     )
     if cost is None:
         return STATUS_UNPRICED, None
@@ -92,23 +93,7 @@ def cost_attributes(status: str, cost: Cost | None) -> Mapping[str, Any]:
     if cost is None:
         return _STATUS_ONLY.get(status) or {sc.TOKENOMICS_COST_STATUS: status}
     if cost.split and cost.version and cost.model:
-        # The common case as one literal: this runs for every priced call.
-        # A Decimal becomes a float through its string: skip that for the zeros
-        # (no cache write, no cache at all) that most calls have.
-        read, write, savings = cost.cache_read, cost.cache_write, cost.cache_savings
-        return {
-            sc.TOKENOMICS_COST_STATUS: status,
-            sc.TOKENOMICS_COST_TOTAL: float(cost.total),
-            sc.TOKENOMICS_COST_CURRENCY: cost.currency,
-            sc.TOKENOMICS_COST_SOURCE: cost.source,
-            sc.TOKENOMICS_PRICING_VERSION: cost.version,
-            sc.TOKENOMICS_PRICING_MODEL: cost.model,
-            sc.TOKENOMICS_COST_INPUT: float(cost.input),
-            sc.TOKENOMICS_COST_CACHE_READ: float(read) if read else 0.0,
-            sc.TOKENOMICS_COST_CACHE_WRITE: float(write) if write else 0.0,
-            sc.TOKENOMICS_COST_OUTPUT: float(cost.output),
-            sc.TOKENOMICS_COST_CACHE_SAVINGS: float(savings) if savings else 0.0,
-        }
+        return put_cost_attributes({}, status, cost)
     attributes: dict[str, Any] = {
         sc.TOKENOMICS_COST_STATUS: status,
         sc.TOKENOMICS_COST_TOTAL: float(cost.total),
@@ -125,4 +110,25 @@ def cost_attributes(status: str, cost: Cost | None) -> Mapping[str, Any]:
         attributes[sc.TOKENOMICS_COST_CACHE_WRITE] = float(cost.cache_write)
         attributes[sc.TOKENOMICS_COST_OUTPUT] = float(cost.output)
         attributes[sc.TOKENOMICS_COST_CACHE_SAVINGS] = float(cost.cache_savings)
+    return attributes
+
+
+def put_cost_attributes(attributes: dict[str, Any], status: str, cost: Cost | None) -> dict[str, Any]:
+    """:func:`cost_attributes` written into ``attributes``: what a span's end does, with
+    no dict built to be copied."""
+    if cost is None or not (cost.split and cost.version and cost.model):
+        attributes.update(cost_attributes(status, cost))
+        return attributes
+    total, input, read, write, output, savings = cost.floats()
+    attributes[sc.TOKENOMICS_COST_STATUS] = status
+    attributes[sc.TOKENOMICS_COST_TOTAL] = total
+    attributes[sc.TOKENOMICS_COST_CURRENCY] = cost.currency
+    attributes[sc.TOKENOMICS_COST_SOURCE] = cost.source
+    attributes[sc.TOKENOMICS_PRICING_VERSION] = cost.version
+    attributes[sc.TOKENOMICS_PRICING_MODEL] = cost.model
+    attributes[sc.TOKENOMICS_COST_INPUT] = input
+    attributes[sc.TOKENOMICS_COST_CACHE_READ] = read
+    attributes[sc.TOKENOMICS_COST_CACHE_WRITE] = write
+    attributes[sc.TOKENOMICS_COST_OUTPUT] = output
+    attributes[sc.TOKENOMICS_COST_CACHE_SAVINGS] = savings
     return attributes

@@ -184,14 +184,15 @@ class Metrics:
         if not cost.split:
             add(float(cost.total), series.cost_attributes("unattributed", status), context)
             return
+        _total, input, cache_read, cache_write, output, _savings = cost.floats()
         for token_class, amount in (
-            ("input", cost.input),
-            ("cache_read", cost.cache_read),
-            ("cache_write", cost.cache_write),
-            ("output", cost.output),
+            ("input", input),
+            ("cache_read", cache_read),
+            ("cache_write", cache_write),
+            ("output", output),
         ):
             if amount:
-                add(float(amount), series.cost_attributes(token_class, status), context)
+                add(amount, series.cost_attributes(token_class, status), context)
 
     def _inert(self) -> bool:
         """True while nothing would receive the measurements.

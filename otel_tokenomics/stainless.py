@@ -64,6 +64,10 @@ def _end_pending(response: Any) -> None:
         call.end()
 
 
+# A bound on the classes remembered as plain results (models made on the fly stay out).
+_MAX_PLAIN_RESULTS = 256
+
+
 class StainlessInstrumentation:
     """Wraps one Stainless SDK package (e.g. ``"openai"``) with the adapter's routes."""
 
@@ -127,6 +131,9 @@ class StainlessInstrumentation:
                 if cls is not None and callable(getattr(cls, "parse", None)):
                     self._deferred[cls] = self._deferred_subclass(cls)
         self._deferred_types = tuple(self._deferred)
+        # Result classes known to be plain parsed models: one lookup instead of three
+        # isinstance checks for what nearly every call returns.
+        self._plain_results: set[type] = set()
 
         self._active = True
         self._replace(base.SyncAPIClient, "request", self._sync_request)
@@ -302,7 +309,9 @@ class StainlessInstrumentation:
     def _adopt(self, call: InferenceCall, result: Any) -> None:
         """Hand the SDK's return value to the call; never raises."""
         try:
-            if isinstance(result, self._stream_types):
+            if result.__class__ in self._plain_results:
+                call.finish(result)
+            elif isinstance(result, self._stream_types):
                 if not follow_stream(result, call):
                     call.end()
             elif self._legacy_response is not None and isinstance(result, self._legacy_response):
@@ -314,6 +323,9 @@ class StainlessInstrumentation:
                 result.__class__ = self._deferred[type(result)]
                 call.may_be_abandoned()
             else:
+                plain = self._plain_results
+                if len(plain) < _MAX_PLAIN_RESULTS:
+                    plain.add(result.__class__)
                 call.finish(result)
         except Exception:
             report_internal_error("reading a response")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from otel_tokenomics.pricing.prices import UNKNOWN_FLAT as _UNKNOWN
 from otel_tokenomics.pricing.prices import Price, PriceSet
 from otel_tokenomics.usage import Usage
 
@@ -80,9 +81,122 @@ class Cost:
             "output": self.output,
         }
 
+    def floats(self) -> tuple[float, float, float, float, float, float]:
+        """``(total, input, cache_read, cache_write, output, cache_savings)`` as floats: the
+        nearest double to each exact amount, what span attributes and metrics carry."""
+        # A Decimal becomes a float through its string: skip that for the zeros
+        # (no cache write, no cache at all) that most calls have.
+        read, write, savings = self.cache_read, self.cache_write, self.cache_savings
+        return (
+            float(self.total),
+            float(self.input),
+            float(read) if read else 0.0,
+            float(write) if write else 0.0,
+            float(self.output),
+            float(savings) if savings else 0.0,
+        )
+
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v}" for k, v in self.amounts().items())
         return f"Cost({parts}, model={self.model!r}, source={self.source!r})"
+
+
+class FlatCost(Cost):
+    """A cost at flat per-token rates, held as exact integer multiples of ``10**exponent``.
+
+    Every call is priced, but the Decimal amounts are read only by budgets, spend
+    reports and the CLI: they are worked out on first read, by the same Decimal
+    arithmetic as any other cost (same values, same exponents). The floats of the span
+    and the metrics come from the integers: ``units / 10**-exponent`` is the double
+    nearest the exact amount, the value ``float(Decimal)`` gives, at a fraction of its cost.
+    """
+
+    __slots__ = ("_exact", "_prices", "_usage", "exponent", "units")
+
+    def __init__(
+        self,
+        units: tuple[int, int, int, int, int, int],
+        exponent: int,
+        usage: Usage,
+        prices: PriceSet,
+        model: str,
+        provider: str,
+        source: str,
+        version: str,
+        currency: str = "USD",
+    ) -> None:
+        # (input, cache_read, cache_write, output, cache_savings, total)
+        self.units = units
+        self.exponent = exponent
+        self._usage = usage
+        self._prices = prices
+        self._exact: Cost | None = None
+        self.model = model
+        self.provider = provider
+        self.source = source
+        self.version = version
+        self.currency = currency
+        self.split = True
+
+    def exact(self) -> Cost:
+        exact = self._exact
+        if exact is None:
+            exact = self._exact = _decimal_cost(
+                self._usage, self._prices, self.model, self.provider, self.source, self.version, self.currency
+            )
+        return exact
+
+    input = property(lambda self: self.exact().input)  # type: ignore[assignment]
+    cache_read = property(lambda self: self.exact().cache_read)  # type: ignore[assignment]
+    cache_write = property(lambda self: self.exact().cache_write)  # type: ignore[assignment]
+    output = property(lambda self: self.exact().output)  # type: ignore[assignment]
+    cache_savings = property(lambda self: self.exact().cache_savings)  # type: ignore[assignment]
+    total = property(lambda self: self.exact().total)  # type: ignore[assignment]
+
+    def floats(self) -> tuple[float, float, float, float, float, float]:
+        input, read, write, output, savings, total = self.units
+        # Exact integers on both sides: true division rounds once, correctly.
+        scale = 10**-self.exponent
+        return (
+            total / scale,
+            input / scale,
+            read / scale if read else 0.0,
+            write / scale if write else 0.0,
+            output / scale,
+            savings / scale if savings else 0.0,
+        )
+
+
+class FlatRates:
+    """Per-token rates as integers over one power of ten: ``rate = units * 10**exponent``."""
+
+    __slots__ = ("cache_read", "cache_write", "exponent", "input", "output")
+
+    def __init__(self, exponent: int, input: int, cache_read: int, cache_write: int, output: int) -> None:
+        self.exponent = exponent
+        self.input = input
+        self.cache_read = cache_read
+        self.cache_write = cache_write
+        self.output = output
+
+
+def flat_rates(prices: PriceSet) -> FlatRates | None:
+    """``prices`` as :class:`FlatRates`, or None when a class needs more than one flat rate
+    (tiers by context length, parts with a price of their own such as reasoning or audio)."""
+    if prices.priced_input_parts or prices.priced_output_parts:
+        return None
+    input = prices.input if prices.input is not None else ZERO
+    read = prices.cache_read if prices.cache_read is not None else input
+    write = prices.cache_write if prices.cache_write is not None else input
+    output = prices.output if prices.output is not None else ZERO
+    rates = (input, read, write, output)
+    if any(rate.__class__ is not Decimal or not rate.is_finite() for rate in rates):
+        return None
+    exponent = min(min(rate.as_tuple().exponent for rate in rates), 0)  # type: ignore[type-var]
+    units = [int(rate.scaleb(-exponent)) for rate in rates]
+    if any(Decimal(unit).scaleb(exponent) != rate for unit, rate in zip(units, rates, strict=True)):
+        return None  # more digits than the context holds: the Decimal path then
+    return FlatRates(exponent, *units)
 
 
 def _rate(price: Price | None, input_tokens: int) -> Decimal | None:
@@ -120,12 +234,7 @@ def cost_of(
     currency: str = "USD",
 ) -> Cost:
     """The cost of ``usage`` at per-token ``prices`` (:meth:`PriceSet.per_token`)."""
-    # Every Decimal operation costs about a microsecond's tenth, and this runs for
-    # every call: rates are looked up and amounts computed only for the classes the
-    # call has tokens in, and no amount is ever added to a zero.
     total_input = usage.input_tokens
-    input_rate = _rate(prices.input, total_input) or ZERO
-
     cache_read = usage.cache_read_tokens
     if cache_read > total_input:
         cache_read = total_input
@@ -133,6 +242,66 @@ def cost_of(
     if cache_write > total_input - cache_read:
         cache_write = total_input - cache_read
     uncached = total_input - cache_read - cache_write
+
+    flat = prices.flat
+    if flat is _UNKNOWN:
+        flat = prices.flat = flat_rates(prices)
+    if flat is not None and not (usage.cache_write_by_ttl and prices.cache_write_1h is not None):
+        # Most calls: one flat rate per class, integer arithmetic.
+        input_rate = flat.input
+        input_units = uncached * input_rate
+        read_units = cache_read * flat.cache_read
+        write_units = cache_write * flat.cache_write
+        output_units = usage.output_tokens * flat.output
+        savings = (
+            (cache_read + cache_write) * input_rate - read_units - write_units
+            if cache_read or cache_write
+            else 0
+        )
+        return FlatCost(
+            (
+                input_units,
+                read_units,
+                write_units,
+                output_units,
+                savings,
+                input_units + read_units + write_units + output_units,
+            ),
+            flat.exponent,
+            usage,
+            prices,
+            model,
+            provider,
+            source,
+            version,
+            currency,
+        )
+
+    return _decimal_cost(usage, prices, model, provider, source, version, currency)
+
+
+def _decimal_cost(
+    usage: Usage,
+    prices: PriceSet,
+    model: str,
+    provider: str,
+    source: str,
+    version: str,
+    currency: str = "USD",
+) -> Cost:
+    """:func:`cost_of` in Decimal arithmetic, for every price shape."""
+    # Every Decimal operation costs about a microsecond's tenth: rates are looked up
+    # and amounts computed only for the classes the call has tokens in, and no amount
+    # is ever added to a zero.
+    total_input = usage.input_tokens
+    cache_read = usage.cache_read_tokens
+    if cache_read > total_input:
+        cache_read = total_input
+    cache_write = usage.cache_write_tokens
+    if cache_write > total_input - cache_read:
+        cache_write = total_input - cache_read
+    uncached = total_input - cache_read - cache_write
+    input_rate = _rate(prices.input, total_input) or ZERO
 
     if prices.priced_input_parts:
         input_cost = _class_cost(

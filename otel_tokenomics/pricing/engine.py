@@ -42,7 +42,7 @@ LOCAL_PROVIDERS = frozenset({"ollama", "lm_studio"})
 class Match:
     """A model id resolved to prices: the entry, who says so, and at what version."""
 
-    __slots__ = ("_rates", "factor", "prices", "source", "version")
+    __slots__ = ("_last", "_rates", "factor", "prices", "source", "version")
 
     def __init__(self, prices: ModelPrices, source: str, version: str, factor: Decimal | None = None) -> None:
         self.prices = prices
@@ -50,9 +50,15 @@ class Match:
         self.version = version
         self.factor = factor
         self._rates: dict[Any, PriceSet] = {}
+        # (day, rates) last asked with no context, what nearly every call asks: one
+        # tuple, so a thread never sees one day's number with another day's rates.
+        self._last: tuple[int, PriceSet | None] = (-1, None)
 
     def rates(self, timestamp_ns: int, context: Context | None) -> PriceSet:
         """Per-token prices in force (the user's multiplier applied), cached per day and context."""
+        last = self._last
+        if context is None and timestamp_ns // NS_PER_DAY == last[0]:
+            return last[1]  # type: ignore[return-value]
         entry = self.prices
         if entry.time_of_day:
             key: Any = entry.moment_key(timestamp_ns, context)
@@ -67,6 +73,8 @@ class Match:
             if len(self._rates) > 64:
                 self._rates.clear()
             self._rates[key] = found
+        if context is None and not entry.time_of_day:
+            self._last = (key[0], found)
         return found
 
 

@@ -93,15 +93,21 @@ Context = tuple[tuple[str, str], ...]
 PER_TOKEN = Decimal("0.000001")
 
 
+# PriceSet.flat before it is worked out (None then means "not flat").
+UNKNOWN_FLAT: Any = object()
+
+
 class PriceSet:
     """The prices in force for one call: None where the catalog has no price."""
 
-    __slots__ = (*PRICE_KEYS, "_per_token", "priced_input_parts", "priced_output_parts")
+    __slots__ = (*PRICE_KEYS, "_per_token", "flat", "priced_input_parts", "priced_output_parts")
 
     def __init__(self, **prices: Price | None) -> None:
         for key in PRICE_KEYS:
             setattr(self, key, prices.get(key))
         self._per_token: PriceSet | None = None
+        # The same rates as integers (pricing.compute.FlatRates), worked out on first use.
+        self.flat: Any = UNKNOWN_FLAT
         # Whether some part of a class has a price of its own: most models price
         # input and output flat, and their calls skip the per-part split.
         self.priced_input_parts = self.input_audio is not None or self.input_image is not None

@@ -29,7 +29,7 @@ from otel_tokenomics.providers.openai_stream_usage import request_stream_usage
 from otel_tokenomics.request_fields import Put, choice_count, integer, number, request_reader, stop, text
 from otel_tokenomics.stainless import StainlessInstrumentation
 from otel_tokenomics.telemetry import Telemetry
-from otel_tokenomics.usage import Usage, as_fields, count, field, reported
+from otel_tokenomics.usage import MAX_COUNT, Usage, as_fields, count, field, reported
 
 # -- request attributes -----------------------------------------------------------------
 
@@ -132,6 +132,12 @@ def _modality(value: Any) -> int | None:
 
 def completion_usage(usage: Any) -> Usage | None:
     """``CompletionUsage`` of chat/completions and legacy completions; None if it reports no count."""
+    fast = _plain_completion_usage(usage)
+    return fast if fast is not None else _completion_usage_read(usage)
+
+
+def _completion_usage_read(usage: Any) -> Usage | None:
+    """:func:`completion_usage` for any shape: models, dicts, extras, malformed counts."""
     usage = as_fields(usage)
     prompt_tokens = getattr(usage, "prompt_tokens", None)
     completion_tokens = getattr(usage, "completion_tokens", None)
@@ -160,6 +166,61 @@ def completion_usage(usage: Any) -> Usage | None:
     stated = _stated_cost(usage)
     if stated is not None:
         result.provider_cost = stated
+    return result
+
+
+def _plain_completion_usage(usage: Any) -> Usage | None:
+    """:func:`completion_usage` for what nearly every call gets: an SDK model (or a dict)
+    whose two totals are plain ints and whose details hold ints or nothing.
+
+    Reads the fields from the model's ``__dict__`` (pydantic keeps them there) instead of
+    one ``getattr`` each; None hands anything else, an absent field included, to the
+    general reader.
+    """
+    values = usage if type(usage) is dict else getattr(usage, "__dict__", None)
+    if not values:
+        return None
+    prompt_tokens = values.get("prompt_tokens")
+    completion_tokens = values.get("completion_tokens")
+    if not (
+        type(prompt_tokens) is int
+        and type(completion_tokens) is int
+        and 0 <= prompt_tokens <= MAX_COUNT
+        and 0 <= completion_tokens <= MAX_COUNT
+    ):
+        return None
+    result = Usage(prompt_tokens, completion_tokens)
+    prompt = values.get("prompt_tokens_details")
+    if prompt is not None:
+        details = prompt if type(prompt) is dict else getattr(prompt, "__dict__", None)
+        if details is None or "cached_tokens" not in details:
+            return None
+        result.cache_read_tokens = count(details["cached_tokens"])
+        result.cache_write_tokens = count(details.get("cache_write_tokens"))
+        text = details.get("text_tokens")
+        audio = details.get("audio_tokens")
+        image = details.get("image_tokens")
+        if text or audio or image:
+            result.text_input_tokens = _modality(text)
+            result.audio_input_tokens = _modality(audio)
+            result.image_input_tokens = _modality(image)
+    completion = values.get("completion_tokens_details")
+    if completion is not None:
+        details = completion if type(completion) is dict else getattr(completion, "__dict__", None)
+        if details is None or "reasoning_tokens" not in details:
+            return None
+        result.reasoning_tokens = count(details["reasoning_tokens"])
+        text = details.get("text_tokens")
+        audio = details.get("audio_tokens")
+        if text or audio:
+            result.text_output_tokens = _modality(text)
+            result.audio_output_tokens = _modality(audio)
+    # A gateway's stated cost (OpenRouter) is an extra field of the SDK's model.
+    extra = values if values is usage else getattr(usage, "__pydantic_extra__", None)
+    if extra and extra.get("cost") is not None:
+        stated = _stated_cost(as_fields(usage))
+        if stated is not None:
+            result.provider_cost = stated
     return result
 
 
@@ -231,6 +292,34 @@ def embeddings_usage(usage: Any) -> Usage | None:
 
 
 def _read_common(call: InferenceCall, response: Any) -> None:
+    values = getattr(response, "__dict__", None)
+    if values and "id" in values:
+        _read_common_fields(call, values)
+        return
+    _read_common_attributes(call, response)
+
+
+def _read_common_fields(call: InferenceCall, values: dict[str, Any]) -> None:
+    """:func:`_read_common` of an SDK model, from its ``__dict__``: a lookup per field
+    instead of a getattr (pydantic keeps declared fields there)."""
+    response_id = values["id"]
+    if type(response_id) is str:
+        call.response_id = response_id
+    model = values.get("model")
+    if type(model) is str:
+        call.response_model = model
+    end_attributes = call.end_attributes
+    tier = values.get("service_tier")
+    if type(tier) is str:
+        end_attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = tier
+        # The tier that served the call sets its price (flex is half, priority more).
+        call.price_context = (("service_tier", tier),)
+    fingerprint = values.get("system_fingerprint")
+    if type(fingerprint) is str:
+        end_attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+
+
+def _read_common_attributes(call: InferenceCall, response: Any) -> None:
     response_id = getattr(response, "id", None)
     if isinstance(response_id, str):
         call.response_id = response_id
@@ -249,17 +338,38 @@ def _read_common(call: InferenceCall, response: Any) -> None:
 
 def _read_completion(call: InferenceCall, response: Any) -> Any:
     """What chat and legacy completions share: ids, finish reasons, usage. Returns the choices."""
+    values = getattr(response, "__dict__", None)
+    if values and "id" in values and "choices" in values and "usage" in values:
+        _read_common_fields(call, values)
+        choices = values["choices"]
+        if type(choices) is list:
+            for position, choice in enumerate(choices):
+                fields = getattr(choice, "__dict__", None) or {}
+                reason = fields.get("finish_reason")
+                if type(reason) is str:
+                    index = fields.get("index", position)
+                    call.set_finish_reason(index if type(index) is int else position, reason)
+                elif reason is not None or "finish_reason" not in fields:
+                    _read_choice(call, choice, position)
+            usage = values["usage"]
+            if usage is not None:
+                call.usage = completion_usage(usage)
+            return choices
     _read_common(call, response)
     choices = getattr(response, "choices", None) or ()
     for position, choice in enumerate(choices):
-        reason = getattr(choice, "finish_reason", None)
-        if isinstance(reason, str):
-            index = getattr(choice, "index", position)
-            call.set_finish_reason(index if isinstance(index, int) else position, reason)
+        _read_choice(call, choice, position)
     usage = getattr(response, "usage", None)
     if usage is not None:
         call.usage = completion_usage(usage)
     return choices
+
+
+def _read_choice(call: InferenceCall, choice: Any, position: int) -> None:
+    reason = getattr(choice, "finish_reason", None)
+    if isinstance(reason, str):
+        index = getattr(choice, "index", position)
+        call.set_finish_reason(index if isinstance(index, int) else position, reason)
 
 
 def read_chat_response(call: InferenceCall, response: Any) -> None:
