@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.types.completion_usage import CompletionUsage
+from pydantic import BaseModel, ConfigDict
 
 from otel_tokenomics.providers.openai import (
     _completion_usage_read,
@@ -101,3 +102,35 @@ def test_the_common_shape_takes_the_fast_reader() -> None:
         {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.25}
     )
     assert completion_usage(routed).provider_cost == 0.25  # type: ignore[union-attr]
+
+
+class _OldPromptDetails(BaseModel):
+    """An SDK older than ``text_tokens``/``image_tokens``: they arrive as pydantic extras."""
+
+    model_config = ConfigDict(extra="allow")
+    cached_tokens: int | None = None
+    audio_tokens: int | None = None
+
+
+class _OldUsage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: _OldPromptDetails | None = None
+    service_tier: str | None = None
+
+
+def test_fields_an_older_sdk_keeps_as_extras_are_still_read() -> None:
+    usage = _OldUsage.model_validate(
+        {
+            "prompt_tokens": 500,
+            "completion_tokens": 300,
+            "total_tokens": 800,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 120, "text_tokens": 380},
+        }
+    )
+    read = completion_usage(usage)
+    assert read is not None
+    assert (read.audio_input_tokens, read.text_input_tokens) == (120, 380)
+    assert _as_dict(read) == _as_dict(_completion_usage_read(usage))

@@ -234,15 +234,7 @@ def cost_of(
     currency: str = "USD",
 ) -> Cost:
     """The cost of ``usage`` at per-token ``prices`` (:meth:`PriceSet.per_token`)."""
-    total_input = usage.input_tokens
-    cache_read = usage.cache_read_tokens
-    if cache_read > total_input:
-        cache_read = total_input
-    cache_write = usage.cache_write_tokens
-    if cache_write > total_input - cache_read:
-        cache_write = total_input - cache_read
-    uncached = total_input - cache_read - cache_write
-
+    _total, cache_read, cache_write, uncached = input_classes(usage)
     flat = prices.flat
     if flat is _UNKNOWN:
         flat = prices.flat = flat_rates(prices)
@@ -280,6 +272,19 @@ def cost_of(
     return _decimal_cost(usage, prices, model, provider, source, version, currency)
 
 
+def input_classes(usage: Usage) -> tuple[int, int, int, int]:
+    """``(input, cache_read, cache_write, uncached)``: the input split into the classes
+    billed apart, cache counts capped so that the parts never exceed the whole."""
+    total_input = usage.input_tokens
+    cache_read = usage.cache_read_tokens
+    if cache_read > total_input:
+        cache_read = total_input
+    cache_write = usage.cache_write_tokens
+    if cache_write > total_input - cache_read:
+        cache_write = total_input - cache_read
+    return total_input, cache_read, cache_write, total_input - cache_read - cache_write
+
+
 def _decimal_cost(
     usage: Usage,
     prices: PriceSet,
@@ -293,14 +298,7 @@ def _decimal_cost(
     # Every Decimal operation costs about a microsecond's tenth: rates are looked up
     # and amounts computed only for the classes the call has tokens in, and no amount
     # is ever added to a zero.
-    total_input = usage.input_tokens
-    cache_read = usage.cache_read_tokens
-    if cache_read > total_input:
-        cache_read = total_input
-    cache_write = usage.cache_write_tokens
-    if cache_write > total_input - cache_read:
-        cache_write = total_input - cache_read
-    uncached = total_input - cache_read - cache_write
+    total_input, cache_read, cache_write, uncached = input_classes(usage)
     input_rate = _rate(prices.input, total_input) or ZERO
 
     if prices.priced_input_parts:

@@ -169,6 +169,15 @@ def _completion_usage_read(usage: Any) -> Usage | None:
     return result
 
 
+# What the fast readers read; a model without all of them declared takes the general path.
+_PROMPT_DETAILS = frozenset(
+    {"cached_tokens", "cache_write_tokens", "text_tokens", "audio_tokens", "image_tokens"}
+)
+_COMPLETION_DETAILS = frozenset({"reasoning_tokens", "text_tokens", "audio_tokens"})
+_COMMON_FIELDS = frozenset({"id", "model", "service_tier", "system_fingerprint"})
+_COMPLETION_FIELDS = _COMMON_FIELDS | {"choices", "usage"}
+
+
 def _plain_completion_usage(usage: Any) -> Usage | None:
     """:func:`completion_usage` for what nearly every call gets: an SDK model (or a dict)
     whose two totals are plain ints and whose details hold ints or nothing.
@@ -193,7 +202,8 @@ def _plain_completion_usage(usage: Any) -> Usage | None:
     prompt = values.get("prompt_tokens_details")
     if prompt is not None:
         details = prompt if type(prompt) is dict else getattr(prompt, "__dict__", None)
-        if details is None or "cached_tokens" not in details:
+        # A field an older SDK does not declare is a pydantic extra, outside __dict__.
+        if details is None or not details.keys() >= _PROMPT_DETAILS:
             return None
         result.cache_read_tokens = count(details["cached_tokens"])
         result.cache_write_tokens = count(details.get("cache_write_tokens"))
@@ -207,7 +217,7 @@ def _plain_completion_usage(usage: Any) -> Usage | None:
     completion = values.get("completion_tokens_details")
     if completion is not None:
         details = completion if type(completion) is dict else getattr(completion, "__dict__", None)
-        if details is None or "reasoning_tokens" not in details:
+        if details is None or not details.keys() >= _COMPLETION_DETAILS:
             return None
         result.reasoning_tokens = count(details["reasoning_tokens"])
         text = details.get("text_tokens")
@@ -293,7 +303,7 @@ def embeddings_usage(usage: Any) -> Usage | None:
 
 def _read_common(call: InferenceCall, response: Any) -> None:
     values = getattr(response, "__dict__", None)
-    if values and "id" in values:
+    if values and values.keys() >= _COMMON_FIELDS:
         _read_common_fields(call, values)
         return
     _read_common_attributes(call, response)
@@ -339,7 +349,7 @@ def _read_common_attributes(call: InferenceCall, response: Any) -> None:
 def _read_completion(call: InferenceCall, response: Any) -> Any:
     """What chat and legacy completions share: ids, finish reasons, usage. Returns the choices."""
     values = getattr(response, "__dict__", None)
-    if values and "id" in values and "choices" in values and "usage" in values:
+    if values and values.keys() >= _COMPLETION_FIELDS:
         _read_common_fields(call, values)
         choices = values["choices"]
         if type(choices) is list:
