@@ -134,3 +134,28 @@ def test_fields_an_older_sdk_keeps_as_extras_are_still_read() -> None:
     assert read is not None
     assert (read.audio_input_tokens, read.text_input_tokens) == (120, 380)
     assert _as_dict(read) == _as_dict(_completion_usage_read(usage))
+
+
+class _FirstUsage(BaseModel):
+    """openai 1.0's ``CompletionUsage``: three counts, the details only as extras."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+def test_details_an_sdk_does_not_declare_at_all_are_still_read() -> None:
+    usage = _FirstUsage.model_validate(
+        {
+            "prompt_tokens": 2_048,
+            "completion_tokens": 64,
+            "total_tokens": 2_112,
+            "prompt_tokens_details": {"cached_tokens": 1_024},
+            "completion_tokens_details": {"reasoning_tokens": 32},
+        }
+    )
+    read = completion_usage(usage)
+    assert read is not None
+    assert (read.input_tokens, read.cache_read_tokens, read.reasoning_tokens) == (2_048, 1_024, 32)
+    assert _as_dict(read) == _as_dict(_completion_usage_read(usage))

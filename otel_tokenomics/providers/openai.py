@@ -170,6 +170,9 @@ def _completion_usage_read(usage: Any) -> Usage | None:
 
 
 # What the fast readers read; a model without all of them declared takes the general path.
+_USAGE_FIELDS = frozenset(
+    {"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"}
+)
 _PROMPT_DETAILS = frozenset(
     {"cached_tokens", "cache_write_tokens", "text_tokens", "audio_tokens", "image_tokens"}
 )
@@ -187,7 +190,8 @@ def _plain_completion_usage(usage: Any) -> Usage | None:
     general reader.
     """
     values = usage if type(usage) is dict else getattr(usage, "__dict__", None)
-    if not values:
+    # Both details fields declared (openai 1.0 has neither: an answer's details are extras).
+    if not values or not values.keys() >= _USAGE_FIELDS:
         return None
     prompt_tokens = values.get("prompt_tokens")
     completion_tokens = values.get("completion_tokens")
